@@ -1,0 +1,36 @@
+// The role every readable disk plays for the engine: image files, block devices and, later, tracked
+// devices and hypervisor disks. Implementations live in drivers/.
+
+export type SourceKind = 'file' | 'block-device';
+
+export interface BlockSource {
+  /** The path the user named, as given. */
+  readonly path: string;
+  readonly kind: SourceKind;
+  readonly sizeBytes: number;
+  readonly logicalSectorSize: number;
+  readonly physicalSectorSize: number;
+  /**
+   * Reads exactly lengthBytes at offsetBytes (short only at the end of the source). The returned
+   * buffer may be a view into memory the source reuses on the next call.
+   */
+  read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  /** Where the source may hold non-zero data (SEEK_DATA on sparse files); the whole source if unknown. */
+  allocatedExtents(): Promise<import('./extents.js').Extent[]>;
+  /** Tells the kernel the access pattern; a no-op where not supported. */
+  adviseSequential(): void;
+  close(): Promise<void>;
+}
+
+/** The role every restore target plays: an image file or a block device opened for writing. */
+export interface BlockTarget {
+  readonly path: string;
+  readonly kind: SourceKind;
+  readonly sizeBytes: number;
+  write(offsetBytes: number, data: Uint8Array): Promise<void>;
+  /** Makes [offset, offset+length) read as zeros: a hole in a file, zeroes on a device. */
+  zero(offsetBytes: number, lengthBytes: number): Promise<void>;
+  /** Flushes to stable storage. */
+  sync(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+// The CPU-heavy work of backup and restore (block hashing, compression, sealing, verification),
+// as a role the engine calls. drivers/compute runs it on worker threads with the native addon.
+import type { BlobType, Compression } from '../repo/format.js';
+
+export interface HashedWindow {
+  /** 32-byte HMAC per block of each hashed run, concatenated in the order of the runs. */
+  readonly digests: Buffer;
+  /** 1 where a block is all zeros. */
+  readonly zeroMask: Uint8Array;
+}
+
+export interface SealedBlob {
+  readonly sealed: Buffer;
+  readonly compression: Compression;
+  readonly rawLength: number;
+}
+
+export interface BlockCompute {
+  /** Hashes the blocks of each run [offset, offset+length) of a shared window buffer. */
+  hash(window: SharedArrayBuffer, runs: readonly (readonly [number, number])[]): Promise<HashedWindow>;
+  /** Compresses (when it shrinks) and seals bytes [offset, offset+length) of a shared buffer as one blob. */
+  seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string): Promise<SealedBlob>;
+  /** Opens a stored blob: unseal, decompress, and for data check that its block digests give idHex. */
+  open(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<Buffer>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,26 @@
+// The storage contract of a repository (as restic's Backend): save, load, list, remove of named
+// files by type. Every storage target implements it and passes backend-contract.ts's suite.
+
+export type FileType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks';
+
+export interface RepoBackend {
+  /** Where the repository lives, for messages. */
+  readonly location: string;
+  /** Makes the empty layout; refuses a location that already holds files. */
+  create(): Promise<void>;
+  /** Whether the location holds a repository (its config file). */
+  isRepository(): Promise<boolean>;
+  /**
+   * Stores a file atomically and durably: a reader sees all of it or none, and it survives a
+   * crash once save resolves. Saving an existing name replaces it.
+   */
+  save(type: FileType, name: string, parts: Uint8Array | readonly Uint8Array[]): Promise<void>;
+  /** Reads a whole file, or lengthBytes at offsetBytes. NotFound if missing. */
+  load(type: FileType, name: string, offsetBytes?: number, lengthBytes?: number): Promise<Buffer>;
+  size(type: FileType, name: string): Promise<number>;
+  list(type: FileType): Promise<string[]>;
+  /** Removes a file; a missing one is not an error. */
+  remove(type: FileType, name: string): Promise<void>;
+  /** Drops partial files left by a killed writer; called only under an exclusive lock. */
+  cleanTemp(): Promise<void>;
+}

@@ -1,0 +1,304 @@
+// A Strata repository: its config and keys, the merged index, blob reads, and the blob writer
+// that fills packs and writes index files in the order docs/FORMAT.md prescribes.
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
+import zstd from 'zstd-napi';
+import { z } from 'zod';
+import { StrataError } from '../api/errors.js';
+import type { RepoBackend } from './backend.js';
+import { deriveKeys, hmac, newKdfParams, newKeys, passwordKey, seal, unseal, unwrapKeys, wrapKeys, type KdfParams, type RepoKeys } from './crypto.js';
+import { BlobType, Compression, DEFAULTS, LABELS, REPO_FORMAT_VERSION, REPO_MAGIC } from './format.js';
+import { decodeIndex, encodeIndex, MasterIndex, type IndexedBlob, type PackListing } from './index-file.js';
+import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
+import { blobAad, PackBuilder } from './pack.js';
+import { RepoLock } from './lock.js';
+
+export const RepoConfigSchema = z.object({
+  magic: z.literal(REPO_MAGIC),
+  version: z.number().int().positive(),
+  id: z.string().regex(/^[0-9a-f]{32}$/),
+  createdAt: z.string(),
+  encryption: z.enum(['none', 'aes-256-gcm']),
+  compression: z.literal('zstd'),
+  zstdLevel: z.number().int(),
+  blockSizeBytes: z.number().int().positive(),
+  slotBytes: z.number().int().positive(),
+  mapPageBytes: z.number().int().positive(),
+  packTargetBytes: z.number().int().positive(),
+  fullEvery: z.number().int().positive(),
+  /** The id key in hex, only in unencrypted repositories (encrypted ones keep it in keys/). */
+  idKey: z.string().regex(/^[0-9a-f]{64}$/).optional(),
+});
+export type RepoConfig = z.infer<typeof RepoConfigSchema>;
+
+const KeyFileSchema = z.object({
+  kdf: z.object({ name: z.literal('scrypt'), N: z.number().int(), r: z.number().int(), p: z.number().int(), salt: z.string() }),
+  wrapped: z.string(),
+  createdAt: z.string(),
+  hostname: z.string(),
+});
+
+export interface InitOptions {
+  encryption: 'none' | 'aes-256-gcm';
+  password?: string | null;
+  fullEvery?: number;
+}
+
+export class Repository {
+  readonly index = new MasterIndex();
+
+  private constructor(
+    readonly backend: RepoBackend,
+    readonly config: RepoConfig,
+    readonly keys: RepoKeys,
+  ) {}
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  static async init(backend: RepoBackend, options: InitOptions): Promise<Repository> {
+    const encrypted = options.encryption === 'aes-256-gcm';
+    if (encrypted && !options.password) {
+      throw new StrataError('InvalidInput', 'An encrypted repository needs a password: pass --password-file FILE or set STRATA_PASSWORD_FILE.');
+    }
+    if (options.fullEvery !== undefined && !(Number.isInteger(options.fullEvery) && options.fullEvery > 0)) {
+      throw new StrataError('InvalidInput', '--full-every must be a positive whole number of incrementals.');
+    }
+    if (await backend.isRepository()) {
+      throw new StrataError('InvalidInput', `${backend.location} already holds a Strata repository; use it as it is or choose another directory.`);
+    }
+    const keys = newKeys(encrypted);
+    const config: RepoConfig = {
+      magic: REPO_MAGIC,
+      version: REPO_FORMAT_VERSION,
+      id: randomBytes(16).toString('hex'),
+      createdAt: new Date().toISOString(),
+      encryption: options.encryption,
+      compression: 'zstd',
+      zstdLevel: DEFAULTS.zstdLevel,
+      blockSizeBytes: DEFAULTS.blockSizeBytes,
+      slotBytes: DEFAULTS.slotBytes,
+      mapPageBytes: DEFAULTS.mapPageBytes,
+      packTargetBytes: DEFAULTS.packTargetBytes,
+      fullEvery: options.fullEvery ?? DEFAULTS.fullEvery,
+      ...(encrypted ? {} : { idKey: keys.idKey.toString('hex') }),
+    };
+    await backend.create();
+    if (encrypted) {
+      const kdf = newKdfParams();
+      const keyFile = {
+        kdf: { name: 'scrypt' as const, ...kdf },
+        wrapped: wrapKeys(keys, passwordKey(options.password!, kdf)),
+        createdAt: config.createdAt,
+        hostname: os.hostname(),
+      };
+      await backend.save('keys', randomBytes(16).toString('hex'), Buffer.from(JSON.stringify(keyFile, null, 2)));
+    }
+    // The config goes last: a directory without it is not a repository yet.
+    await backend.save('config', 'config', Buffer.from(JSON.stringify(config, null, 2) + '\n'));
+    return new Repository(backend, config, keys);
+  }
+
+  /** Opens and unlocks a repository. getPassword is called only if the repository is encrypted. */
+  static async open(backend: RepoBackend, getPassword: () => string | null): Promise<Repository> {
+    if (!(await backend.isRepository())) {
+      throw new StrataError('NotFound', `${backend.location} is not a Strata repository; create one with \`strata init --repo ${backend.location}\`.`);
+    }
+    const raw = await backend.load('config', 'config');
+    let json: unknown;
+    try {
+      json = JSON.parse(raw.toString('utf8'));
+    } catch (cause) {
+      throw new StrataError('Corrupt', `The repository config at ${backend.location} is not valid JSON; the repository is damaged.`, { cause });
+    }
+    const version = (json as { version?: unknown } | null)?.version;
+    if (typeof version === 'number' && version > REPO_FORMAT_VERSION) {
+      throw new StrataError(
+        'Unsupported',
+        `The repository at ${backend.location} uses format version ${version}, newer than this Strata understands (${REPO_FORMAT_VERSION}); upgrade Strata to use it.`,
+      );
+    }
+    const parsed = RepoConfigSchema.safeParse(json);
+    if (!parsed.success) {
+      throw new StrataError('Corrupt', `The repository config at ${backend.location} is not valid (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message}).`);
+    }
+    const config = parsed.data;
+    if (config.encryption === 'none') {
+      if (!config.idKey) throw new StrataError('Corrupt', 'The repository config has no id key; the repository is damaged.');
+      return new Repository(backend, config, deriveKeys(null, Buffer.from(config.idKey, 'hex')));
+    }
+    const password = getPassword();
+    if (!password) {
+      throw new StrataError('InvalidInput', 'This repository is encrypted: pass --password-file FILE, or set STRATA_PASSWORD_FILE or STRATA_PASSWORD.');
+    }
+    const names = await backend.list('keys');
+    if (names.length === 0) throw new StrataError('Corrupt', 'The repository is encrypted but has no key files; it cannot be opened.');
+    for (const name of names) {
+      const file = KeyFileSchema.safeParse(JSON.parse((await backend.load('keys', name)).toString('utf8')));
+      if (!file.success) continue;
+      const kdf: KdfParams = { N: file.data.kdf.N, r: file.data.kdf.r, p: file.data.kdf.p, salt: file.data.kdf.salt };
+      const keys = unwrapKeys(file.data.wrapped, passwordKey(password, kdf));
+      if (keys) return new Repository(backend, config, keys);
+    }
+    throw new StrataError('PermissionDenied', 'The password does not open this repository; check the password file and try again.');
+  }
+
+  lock(exclusive: boolean, command: string): Promise<RepoLock> {
+    return RepoLock.acquire(this.backend, exclusive, command);
+  }
+
+  /** Reads every index file into memory. Returns the names read. */
+  async loadIndex(): Promise<string[]> {
+    const names = await this.backend.list('index');
+    for (const name of names) {
+      for (const listing of decodeIndex(this.keys, await this.backend.load('index', name), name)) this.index.add(listing);
+    }
+    return names;
+  }
+
+  chunkId(blockDigests: Uint8Array): string {
+    return hmac(this.keys.idKey, blockDigests).toString('hex');
+  }
+
+  digestsBlobId(chunkIdHex: string): string {
+    return hmac(this.keys.idKey, Buffer.from(LABELS.digestsBlob), Buffer.from(chunkIdHex, 'hex')).toString('hex');
+  }
+
+  mapPageId(plaintext: Uint8Array): string {
+    return hmac(this.keys.idKey, Buffer.from(LABELS.mapPage), plaintext).toString('hex');
+  }
+
+  sourceId(sourceName: string): string {
+    return hmac(this.keys.idKey, Buffer.from(LABELS.source), Buffer.from(sourceName)).toString('hex');
+  }
+
+  /** Reads, opens and decompresses one blob. */
+  async readBlob(idHex: string, expected: BlobType): Promise<Buffer> {
+    const entry = this.index.get(idHex);
+    if (!entry) throw new StrataError('NotFound', `Blob ${idHex} is not in the repository's index; the repository is damaged (run \`strata verify\`).`);
+    return this.openBlob(idHex, entry, await this.backend.load('data', entry.packId, entry.offset, entry.storedLength), expected);
+  }
+
+  openBlob(idHex: string, entry: IndexedBlob, stored: Buffer, expected: BlobType): Buffer {
+    if (entry.type !== expected) throw new StrataError('Corrupt', `Blob ${idHex} has type ${entry.type}, expected ${expected}; the repository is damaged.`);
+    const plain = unseal(this.keys, stored, blobAad(entry.type, Buffer.from(idHex, 'hex')), `Blob ${idHex} in pack ${entry.packId}`);
+    const raw = entry.compression === Compression.zstd ? decompress(plain, idHex) : plain;
+    if (raw.length !== entry.rawLength) {
+      throw new StrataError('Corrupt', `Blob ${idHex} has ${raw.length} bytes, its index says ${entry.rawLength}; the repository is damaged.`);
+    }
+    return raw;
+  }
+
+  async listSnapshotIds(): Promise<string[]> {
+    return this.backend.list('snapshots');
+  }
+
+  async loadManifest(id: string): Promise<Manifest> {
+    return decodeManifest(this.keys, await this.backend.load('snapshots', id), id);
+  }
+
+  /** Writes a manifest; every blob it names must already be indexed (FORMAT.md, write order). */
+  async saveManifest(manifest: Manifest): Promise<{ id: string; sizeBytes: number }> {
+    const { id, bytes } = encodeManifest(this.keys, manifest);
+    await this.backend.save('snapshots', id, bytes);
+    return { id, sizeBytes: bytes.length };
+  }
+
+  writer(): BlobWriter {
+    return new BlobWriter(this);
+  }
+}
+
+function decompress(plain: Buffer, idHex: string): Buffer {
+  try {
+    return zstd.decompress(plain);
+  } catch (cause) {
+    throw new StrataError('Corrupt', `Blob ${idHex} does not decompress; the repository is damaged (run \`strata verify --read-data\`).`, { cause });
+  }
+}
+
+/**
+ * Collects sealed blobs into packs. Each full pack is written, then an index file naming it, so a
+ * killed backup leaves every finished pack findable and the next run reuses it.
+ */
+export class BlobWriter {
+  private pack = new PackBuilder();
+  private readonly pending = new Set<string>();
+  private readonly indexFiles: string[] = [];
+  private readonly listings: PackListing[] = [];
+  private chain: Promise<void> = Promise.resolve();
+  /** Bytes this writer added to the repository (packs and index files). */
+  bytesStored = 0;
+
+  constructor(private readonly repo: Repository) {}
+
+  /** Known to the index or queued in this writer. */
+  has(idHex: string): boolean {
+    return this.pending.has(idHex) || this.repo.index.has(idHex);
+  }
+
+  add(type: BlobType, compression: Compression, idHex: string, sealed: Buffer, rawLength: number): Promise<void> {
+    if (this.has(idHex)) return this.chain;
+    this.pending.add(idHex);
+    this.pack.add(type, compression, Buffer.from(idHex, 'hex'), sealed, rawLength);
+    if (this.pack.sizeBytes >= this.repo.config.packTargetBytes) this.flushPack();
+    return this.chain;
+  }
+
+  /** Compresses (when it helps), seals and adds a blob; for small blobs made on the main thread. */
+  addPlain(type: BlobType, idHex: string, raw: Buffer, compress: boolean): Promise<void> {
+    if (this.has(idHex)) return this.chain;
+    let body = raw;
+    let compression: Compression = Compression.none;
+    if (compress) {
+      const z = zstd.compress(raw, { compressionLevel: this.repo.config.zstdLevel });
+      if (z.length < raw.length) {
+        body = z;
+        compression = Compression.zstd;
+      }
+    }
+    const sealed = sealBlob(this.repo.keys, type, idHex, body);
+    return this.add(type, compression, idHex, sealed, raw.length);
+  }
+
+  private flushPack(): void {
+    if (this.pack.count === 0) return;
+    const full = this.pack;
+    this.pack = new PackBuilder();
+    this.chain = this.chain.then(async () => {
+      const { packId, parts, entries, sizeBytes } = full.finish(this.repo.keys);
+      await this.repo.backend.save('data', packId, parts);
+      const listing = { packId, entries };
+      const index = encodeIndex(this.repo.keys, [listing]);
+      await this.repo.backend.save('index', index.name, index.bytes);
+      this.repo.index.add(listing);
+      this.listings.push(listing);
+      this.indexFiles.push(index.name);
+      this.bytesStored += sizeBytes + index.bytes.length;
+      for (const e of entries) this.pending.delete(e.id.toString('hex'));
+    });
+  }
+
+  /** Writes the last pack and its index, then merges this writer's index files into one. */
+  async finish(): Promise<void> {
+    this.flushPack();
+    await this.chain;
+    if (this.indexFiles.length > 1) {
+      const merged = encodeIndex(this.repo.keys, this.listings);
+      await this.repo.backend.save('index', merged.name, merged.bytes);
+      // The merged file is durable before the small ones go, so every pack stays indexed throughout.
+      let removed = 0;
+      for (const name of this.indexFiles) {
+        removed += await this.repo.backend.size('index', name);
+        await this.repo.backend.remove('index', name);
+      }
+      this.bytesStored += merged.bytes.length - removed;
+    }
+  }
+}
+
+
+export function sealBlob(keys: RepoKeys, type: BlobType, idHex: string, body: Uint8Array): Buffer {
+  return seal(keys, body, blobAad(type, Buffer.from(idHex, 'hex')));
+}

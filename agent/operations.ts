@@ -1,0 +1,233 @@
+// The agent's operations: each user-visible action (init, inspect, backup, snapshots, restore,
+// verify, catalog rebuild) composed from the engine and the drivers. The CLI calls these today;
+// the console's API will call the same functions.
+import { realpath } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { StrataError, toStrataError } from '../agent-core/api/errors.js';
+import type { SnapshotSummary } from '../agent-core/api/snapshot.js';
+import { Catalog } from '../agent-core/catalog/catalog.js';
+import { runBackup, checkSourceSize, type ParentSnapshot } from '../agent-core/engine/backup.js';
+import type { Progress } from '../agent-core/engine/progress.js';
+import { runRestore } from '../agent-core/engine/restore.js';
+import { runVerify, type VerifyReport } from '../agent-core/engine/verify.js';
+import { summaryOf } from '../agent-core/repo/manifest.js';
+import { Repository } from '../agent-core/repo/repository.js';
+import { WorkerPool } from '../drivers/compute/worker-pool.js';
+import { mapDisk } from '../drivers/disk/map-disk.js';
+import { openSource } from '../drivers/source/open-source.js';
+import { openTarget } from '../drivers/source/open-target.js';
+import { LocalDirBackend } from '../drivers/storage/local-dir-backend.js';
+
+export interface AgentContext {
+  /** Holds the catalog. */
+  readonly stateDir: string;
+  /** Called only when an encrypted repository is opened. */
+  readonly password: () => string | null;
+  readonly onProgress?: (p: Progress) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** The state directory: root's in /var/lib, a user's under XDG_STATE_HOME. */
+export function defaultStateDir(): string {
+  if (process.getuid?.() === 0) return '/var/lib/strata';
+  const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'strata');
+}
+
+async function withCatalog<T>(ctx: AgentContext, fn: (c: Catalog) => Promise<T>): Promise<T> {
+  const catalog = await Catalog.open(path.join(ctx.stateDir, 'catalog.sqlite'));
+  try {
+    return await fn(catalog);
+  } finally {
+    await catalog.close();
+  }
+}
+
+/** Runs fn as a catalog job: recorded as running, then succeeded or failed with its error. */
+async function asJob<T>(catalog: Catalog, kind: 'backup' | 'restore' | 'verify' | 'catalog-rebuild', repoId: string | null, sourceName: string | null, fn: (jobId: number) => Promise<T>): Promise<T> {
+  const jobId = await catalog.createJob({ kind, repoId, sourceName });
+  try {
+    const result = await fn(jobId);
+    await catalog.finishJob(jobId, { state: 'succeeded', summary: result });
+    return result;
+  } catch (err) {
+    const e = toStrataError(err);
+    await catalog.finishJob(jobId, { state: e.code === 'Cancelled' ? 'cancelled' : 'failed', error: { code: e.code, message: e.message } });
+    throw e;
+  }
+}
+
+async function openRepository(ctx: AgentContext, repoPath: string): Promise<Repository> {
+  return Repository.open(new LocalDirBackend(repoPath), ctx.password);
+}
+
+function computeFor(repo: Repository): WorkerPool {
+  return new WorkerPool(repo.keys, { blockSizeBytes: repo.config.blockSizeBytes, zstdLevel: repo.config.zstdLevel });
+}
+
+export async function initRepository(repoPath: string, options: { encryption: 'none' | 'aes-256-gcm'; password: string | null; fullEvery?: number }) {
+  const repo = await Repository.init(new LocalDirBackend(repoPath), options);
+  return { id: repo.id, path: repo.backend.location, encryption: repo.config.encryption, fullEvery: repo.config.fullEvery };
+}
+
+export async function inspectSource(sourcePath: string) {
+  const source = await openSource(sourcePath);
+  try {
+    const { layout } = await mapDisk(source);
+    return layout;
+  } finally {
+    await source.close();
+  }
+}
+
+/** Brings the catalog up to date with the repository (the repository is the truth). */
+async function syncCatalog(catalog: Catalog, repo: Repository): Promise<SnapshotSummary[]> {
+  await catalog.upsertRepository({ id: repo.id, path: repo.backend.location });
+  const inRepo = new Set(await repo.listSnapshotIds());
+  const known = await catalog.snapshotIds(repo.id);
+  const gone = [...known].filter((id) => !inRepo.has(id));
+  if (gone.length > 0) await catalog.removeSnapshots(repo.id, gone);
+  for (const id of inRepo) {
+    if (!known.has(id)) await catalog.recordSnapshot(repo.id, summaryOf(id, await repo.loadManifest(id)));
+  }
+  return catalog.listSnapshots(repo.id);
+}
+
+async function sourceNameOf(sourcePath: string, kind: 'file' | 'block-device'): Promise<string> {
+  // Image files are named by their real path; devices by the path given (by-id links stay stable).
+  return kind === 'file' ? realpath(sourcePath) : path.resolve(sourcePath);
+}
+
+export async function backup(ctx: AgentContext, sourcePath: string, repoPath: string, options: { tags?: string[]; full?: boolean } = {}) {
+  // Everything that can refuse the input happens before the repository is touched.
+  const source = await openSource(sourcePath);
+  try {
+    const { layout, validExtents } = await mapDisk(source);
+    const repo = await openRepository(ctx, repoPath);
+    const sourceName = await sourceNameOf(sourcePath, source.kind);
+    return await withCatalog(ctx, async (catalog) => {
+      const snapshots = await syncCatalog(catalog, repo);
+      const sourceId = repo.sourceId(sourceName);
+      const latest = snapshots.filter((s) => s.sourceId === sourceId).at(-1) ?? null;
+      const parent: ParentSnapshot | null = latest ? { id: latest.id, manifest: await repo.loadManifest(latest.id) } : null;
+      checkSourceSize(sourceName, source.sizeBytes, parent, options.full ?? false);
+      return asJob(catalog, 'backup', repo.id, sourceName, async () => {
+        const lock = await repo.lock(true, `strata backup ${sourceName}`);
+        const compute = computeFor(repo);
+        try {
+          await repo.backend.cleanTemp();
+          await repo.loadIndex();
+          const { summary } = await runBackup({
+            source,
+            sourceName,
+            validExtents,
+            layout,
+            repo,
+            compute,
+            parent,
+            full: options.full ?? false,
+            tags: options.tags ?? [],
+            hostname: os.hostname(),
+            ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+          });
+          await catalog.recordSnapshot(repo.id, summary);
+          return summary;
+        } finally {
+          await compute.close();
+          await lock.release();
+        }
+      });
+    });
+  } finally {
+    await source.close();
+  }
+}
+
+export async function listSnapshots(ctx: AgentContext, repoPath: string): Promise<SnapshotSummary[]> {
+  const repo = await openRepository(ctx, repoPath);
+  const lock = await repo.lock(false, 'strata snapshots');
+  try {
+    return await withCatalog(ctx, (catalog) => syncCatalog(catalog, repo));
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Resolves `latest` or a unique id prefix (at least 4 hex digits) against the repository. */
+export async function resolveSnapshot(repo: Repository, ref: string): Promise<string> {
+  const ids = await repo.listSnapshotIds();
+  if (ref === 'latest') {
+    if (ids.length === 0) throw new StrataError('NotFound', 'The repository has no snapshots yet.');
+    let best: { id: string; at: string } | null = null;
+    for (const id of ids) {
+      const at = (await repo.loadManifest(id)).summary.createdAt;
+      if (!best || at > best.at) best = { id, at };
+    }
+    return best!.id;
+  }
+  if (!/^[0-9a-f]{4,64}$/.test(ref)) throw new StrataError('InvalidInput', `"${ref}" is not a snapshot id; give at least 4 hex digits of one (see \`strata snapshots\`), or "latest".`);
+  const matches = ids.filter((id) => id.startsWith(ref));
+  if (matches.length === 0) throw new StrataError('NotFound', `No snapshot id starts with ${ref}; list them with \`strata snapshots --repo …\`.`);
+  if (matches.length > 1) throw new StrataError('InvalidInput', `${matches.length} snapshots start with ${ref}; give more digits.`);
+  return matches[0]!;
+}
+
+export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: string, targetPath: string, options: { force?: boolean } = {}) {
+  const repo = await openRepository(ctx, repoPath);
+  const lock = await repo.lock(false, `strata restore ${snapshotRef}`);
+  try {
+    const snapshotId = await resolveSnapshot(repo, snapshotRef);
+    const manifest = await repo.loadManifest(snapshotId);
+    await repo.loadIndex();
+    return await withCatalog(ctx, (catalog) =>
+      asJob(catalog, 'restore', repo.id, manifest.summary.sourceName, async () => {
+        const target = await openTarget(targetPath, { sizeBytes: manifest.summary.sourceBytes, force: options.force ?? false });
+        const compute = computeFor(repo);
+        try {
+          const r = await runRestore({
+            repo,
+            compute,
+            snapshotId,
+            manifest,
+            target,
+            ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+            ...(ctx.signal ? { signal: ctx.signal } : {}),
+          });
+          return { snapshot: snapshotId, target: targetPath, bytesWritten: r.bytesWritten, durationMs: r.durationMs };
+        } finally {
+          await compute.close();
+          await target.close();
+        }
+      }),
+    );
+  } finally {
+    await lock.release();
+  }
+}
+
+export async function verify(ctx: AgentContext, repoPath: string, options: { readData?: boolean } = {}): Promise<VerifyReport> {
+  const repo = await openRepository(ctx, repoPath);
+  const lock = await repo.lock(false, 'strata verify');
+  const compute = computeFor(repo);
+  try {
+    return await runVerify({ repo, compute, readData: options.readData ?? false, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) });
+  } finally {
+    await compute.close();
+    await lock.release();
+  }
+}
+
+export async function rebuildCatalog(ctx: AgentContext, repoPath: string): Promise<{ repository: string; snapshots: number }> {
+  const repo = await openRepository(ctx, repoPath);
+  const lock = await repo.lock(false, 'strata catalog rebuild');
+  try {
+    const summaries: SnapshotSummary[] = [];
+    for (const id of await repo.listSnapshotIds()) summaries.push(summaryOf(id, await repo.loadManifest(id)));
+    await withCatalog(ctx, (catalog) => catalog.replaceRepositorySnapshots({ id: repo.id, path: repo.backend.location }, summaries));
+    return { repository: repo.id, snapshots: summaries.length };
+  } finally {
+    await lock.release();
+  }
+}

@@ -1,0 +1,87 @@
+// Worker thread of the compute pool: hashes blocks with the native addon, compresses with zstd and
+// seals with AES-256-GCM, so the main thread only reads, decides and writes.
+import { parentPort, workerData } from 'node:worker_threads';
+import zstd from 'zstd-napi';
+import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
+import { deriveKeys, hmac, unseal } from '../../agent-core/repo/crypto.js';
+import { BlobType, Compression } from '../../agent-core/repo/format.js';
+import { blobAad } from '../../agent-core/repo/pack.js';
+import { sealBlob } from '../../agent-core/repo/repository.js';
+import { hashBlocks } from '../../native/index.js';
+
+export interface WorkerInit {
+  encKey: Uint8Array | null;
+  idKey: Uint8Array;
+  blockSizeBytes: number;
+  zstdLevel: number;
+}
+
+export type WorkerRequest =
+  | { id: number; op: 'hash'; sab: SharedArrayBuffer; runs: [number, number][] }
+  | { id: number; op: 'seal'; sab: SharedArrayBuffer; offset: number; length: number; type: BlobType; idHex: string }
+  | { id: number; op: 'open'; stored: Uint8Array; type: BlobType; idHex: string; compression: Compression; rawLength: number };
+
+const init = workerData as WorkerInit;
+const keys = deriveKeys(init.encKey ? Buffer.from(init.encKey) : null, Buffer.from(init.idKey));
+
+function hash(sab: SharedArrayBuffer, runs: [number, number][]): { digests: Buffer; zeroMask: Uint8Array } {
+  const digestParts: Buffer[] = [];
+  const maskParts: Uint8Array[] = [];
+  for (const [offset, length] of runs) {
+    const r = hashBlocks(new Uint8Array(sab, offset, length), init.blockSizeBytes, keys.blockKey);
+    digestParts.push(r.digests);
+    maskParts.push(r.zeroMask);
+  }
+  return { digests: Buffer.concat(digestParts), zeroMask: Buffer.concat(maskParts) };
+}
+
+function seal(sab: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string) {
+  const raw = new Uint8Array(sab, offset, length);
+  const z = zstd.compress(raw, { compressionLevel: init.zstdLevel });
+  const useZ = z.length < raw.length;
+  const body = useZ ? z : Buffer.from(raw); // copy out of shared memory before sealing
+  return { sealed: sealBlob(keys, type, idHex, body), compression: useZ ? Compression.zstd : Compression.none, rawLength: length };
+}
+
+function open(stored: Uint8Array, type: BlobType, idHex: string, compression: Compression, rawLength: number): Buffer {
+  const plain = unseal(keys, stored, blobAad(type, Buffer.from(idHex, 'hex')), `Blob ${idHex}`);
+  let raw: Buffer;
+  try {
+    raw = compression === Compression.zstd ? zstd.decompress(plain) : Buffer.from(plain);
+  } catch (cause) {
+    throw new StrataError('Corrupt', `Blob ${idHex} does not decompress; the repository is damaged (run \`strata verify --read-data\`).`, { cause });
+  }
+  if (raw.length !== rawLength) throw new StrataError('Corrupt', `Blob ${idHex} has ${raw.length} bytes where ${rawLength} were stored; the repository is damaged.`);
+  if (type === BlobType.data) {
+    const { digests } = hashBlocks(raw, init.blockSizeBytes, keys.blockKey);
+    if (hmac(keys.idKey, digests).toString('hex') !== idHex) {
+      throw new StrataError('Corrupt', `Chunk ${idHex} does not match its id: its content was altered or damaged (run \`strata verify --read-data\`).`);
+    }
+  }
+  return raw;
+}
+
+parentPort!.on('message', (msg: WorkerRequest) => {
+  try {
+    switch (msg.op) {
+      case 'hash': {
+        const r = hash(msg.sab, msg.runs);
+        parentPort!.postMessage({ id: msg.id, ok: true, result: r });
+        break;
+      }
+      case 'seal': {
+        const r = seal(msg.sab, msg.offset, msg.length, msg.type, msg.idHex);
+        parentPort!.postMessage({ id: msg.id, ok: true, result: r });
+        break;
+      }
+      case 'open': {
+        const r = open(msg.stored, msg.type, msg.idHex, msg.compression, msg.rawLength);
+        parentPort!.postMessage({ id: msg.id, ok: true, result: r });
+        break;
+      }
+    }
+  } catch (err) {
+    const e = toStrataError(err, 'A compute task');
+    parentPort!.postMessage({ id: msg.id, ok: false, error: { code: e.code, message: e.message } });
+  }
+});

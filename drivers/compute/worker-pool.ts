@@ -1,0 +1,93 @@
+// BlockCompute on worker threads, one per core: tasks go to the least busy worker; results come
+// back as transferred buffers. Works from source (vitest, through tsx) and from dist/.
+import { existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { StrataError, type ErrorCode } from '../../agent-core/api/errors.js';
+import type { BlockCompute, HashedWindow, SealedBlob } from '../../agent-core/engine/compute.js';
+import type { RepoKeys } from '../../agent-core/repo/crypto.js';
+import type { BlobType, Compression } from '../../agent-core/repo/format.js';
+import type { WorkerInit, WorkerRequest } from './compute-worker.js';
+
+interface Pending {
+  resolve(value: unknown): void;
+  reject(err: unknown): void;
+}
+
+type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
+
+function workerScript(): { file: string; execArgv: string[] } {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const js = path.join(here, 'compute-worker.js');
+  if (existsSync(js)) return { file: js, execArgv: [] };
+  return { file: path.join(here, 'compute-worker.ts'), execArgv: ['--import', 'tsx'] };
+}
+
+export class WorkerPool implements BlockCompute {
+  private readonly workers: Worker[] = [];
+  private readonly load: number[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  private failure: Error | null = null;
+
+  constructor(keys: RepoKeys, options: { blockSizeBytes: number; zstdLevel: number; threads?: number }) {
+    const init: WorkerInit = { encKey: keys.encKey, idKey: keys.idKey, blockSizeBytes: options.blockSizeBytes, zstdLevel: options.zstdLevel };
+    const { file, execArgv } = workerScript();
+    const threads = options.threads ?? Math.max(1, Math.min(os.availableParallelism(), 8));
+    for (let i = 0; i < threads; i++) {
+      const w = new Worker(file, { workerData: init, execArgv });
+      w.on('message', (msg: { id: number; ok: boolean; result?: unknown; error?: { code: ErrorCode; message: string } }) => {
+        const p = this.pending.get(msg.id);
+        if (!p) return;
+        this.pending.delete(msg.id);
+        this.load[i]!--;
+        if (msg.ok) p.resolve(msg.result);
+        else p.reject(new StrataError(msg.error!.code, msg.error!.message));
+      });
+      w.on('error', (err) => this.fail(err));
+      w.unref();
+      this.workers.push(w);
+      this.load.push(0);
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failure = new StrataError('Internal', `A compute worker stopped: ${err.message}`, { cause: err });
+    for (const p of this.pending.values()) p.reject(this.failure);
+    this.pending.clear();
+  }
+
+  private call<T>(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    let best = 0;
+    for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
+      this.load[best]!++;
+      this.workers[best]!.postMessage({ ...body, id }, transfer);
+    });
+  }
+
+  async hash(window: SharedArrayBuffer, runs: readonly (readonly [number, number])[]): Promise<HashedWindow> {
+    const r = await this.call<{ digests: Uint8Array; zeroMask: Uint8Array }>({ op: 'hash', sab: window, runs: runs.map(([o, l]) => [o, l]) });
+    return { digests: Buffer.from(r.digests.buffer, r.digests.byteOffset, r.digests.byteLength), zeroMask: r.zeroMask };
+  }
+
+  async seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string): Promise<SealedBlob> {
+    const r = await this.call<{ sealed: Uint8Array; compression: Compression; rawLength: number }>({ op: 'seal', sab: window, offset, length, type, idHex });
+    return { sealed: Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength), compression: r.compression, rawLength: r.rawLength };
+  }
+
+  async open(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<Buffer> {
+    const r = await this.call<Uint8Array>({ op: 'open', stored, type, idHex, compression, rawLength });
+    return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.workers.length = 0;
+  }
+}

@@ -1,0 +1,38 @@
+// Installs missing Debian tools by package name (apt-get), once, quietly. Tests and the bench need
+// real mkfs tools, partition editors and peers; a fresh machine may lack them.
+import { spawnSync } from 'node:child_process';
+
+/** command -> Debian package */
+export const TEST_TOOLS = {
+  'mkfs.ext4': 'e2fsprogs',
+  dumpe2fs: 'e2fsprogs',
+  e2fsck: 'e2fsprogs',
+  losetup: 'mount',
+  mount: 'mount',
+  partx: 'util-linux',
+  sfdisk: 'fdisk',
+  sgdisk: 'gdisk',
+  zstd: 'zstd',
+};
+
+export const BENCH_TOOLS = {
+  ...TEST_TOOLS,
+  'partclone.ext4': 'partclone',
+  restic: 'restic',
+};
+
+function have(cmd) {
+  return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+}
+
+export function ensureTools(tools) {
+  const missing = [...new Set(Object.entries(tools).filter(([cmd]) => !have(cmd)).map(([, pkg]) => pkg))];
+  if (missing.length === 0) return;
+  console.log(`installing Debian packages: ${missing.join(' ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  spawnSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
+  const r = spawnSync('apt-get', ['install', '-y', '-qq', ...missing], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    console.error(`could not install ${missing.join(' ')} with apt-get (exit ${r.status}); the suites that need them will fail.`);
+  }
+}
