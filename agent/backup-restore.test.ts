@@ -5,7 +5,7 @@ import { closeSync, openSync, readFileSync, readdirSync, readSync, statSync, wri
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeContent, run, Scratch } from '../test-support/disk.js';
-import { strata, strataAsync, summaryOf } from '../test-support/cli.js';
+import { strata, summaryOf } from '../test-support/cli.js';
 
 const MiB = 1 << 20;
 

@@ -13,6 +13,11 @@ export const TEST_TOOLS = {
   sfdisk: 'fdisk',
   sgdisk: 'gdisk',
   zstd: 'zstd',
+  resize2fs: 'e2fsprogs',
+  'mkfs.xfs': 'xfsprogs',
+  'mkfs.btrfs': 'btrfs-progs',
+  mkswap: 'util-linux',
+  blkid: 'util-linux',
 };
 
 export const BENCH_TOOLS = {

@@ -1,7 +1,7 @@
 // Real disks for tests: sparse image files, loop devices, mkfs'd filesystems and mounts, all torn
 // down by the caller's cleanup. Block-device suites need root; they fail (never skip) without it.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync, mkdirSync, unlinkSync, writeSync, readSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -114,4 +114,124 @@ export function makeContent(sizeBytes: number, kind: 'random' | 'text' | 'zeros'
     o += buf.write(w, o);
   }
   return buf;
+}
+
+/** What dumpe2fs says about an ext filesystem: geometry and the used blocks as byte ranges. */
+export interface Dumpe2fsReport {
+  blockSizeBytes: number;
+  blockCount: number;
+  /** Used byte ranges relative to the filesystem's start: every block minus the listed free ones. */
+  usedExtents: Array<{ startBytes: number; lengthBytes: number }>;
+  usedBytes: number;
+  /** bg_flags per group as dumpe2fs prints them (BLOCK_UNINIT, ITABLE_ZEROED, ...). */
+  groupFlags: string[][];
+}
+
+/** Runs dumpe2fs on an image (at offsetBytes) or device and turns its per-group free lists into used ranges. */
+export function dumpe2fsReport(target: string, offsetBytes = 0): Dumpe2fsReport {
+  const out = run('dumpe2fs', [offsetBytes ? `${target}?offset=${offsetBytes}` : target]);
+  const field = (name: string): number => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(out);
+    if (!m) throw new Error(`dumpe2fs printed no "${name}"`);
+    return Number(m[1]);
+  };
+  const blockSizeBytes = field('Block size');
+  const blockCount = field('Block count');
+  // Under bigalloc dumpe2fs prints free clusters by their first block: "a-b" ends at b's cluster end.
+  const cluster = /^Cluster size:\s+(\d+)/m.exec(out);
+  const clusterBlocks = cluster ? Number(cluster[1]) / blockSizeBytes : 1;
+  const free: Array<[number, number]> = [];
+  const groupFlags: string[][] = [];
+  for (const line of out.split('\n')) {
+    const g = /^Group \d+: .*?(?:\[([^\]]*)\])?$/.exec(line);
+    if (g) groupFlags.push(g[1] ? g[1].split(/,\s*/) : []);
+    const m = /^ {2}Free blocks: (.*)$/.exec(line);
+    if (!m || !m[1]!.trim()) continue;
+    for (const part of m[1]!.split(',')) {
+      const [a, b] = part.trim().split('-').map(Number);
+      free.push([a!, (b ?? a!) + clusterBlocks]);
+    }
+  }
+  free.sort((x, y) => x[0] - y[0]);
+  const usedExtents: Array<{ startBytes: number; lengthBytes: number }> = [];
+  let cursor = 0;
+  for (const [a, b] of free) {
+    if (a > cursor) usedExtents.push({ startBytes: cursor * blockSizeBytes, lengthBytes: (a - cursor) * blockSizeBytes });
+    cursor = Math.max(cursor, b);
+  }
+  if (cursor < blockCount) usedExtents.push({ startBytes: cursor * blockSizeBytes, lengthBytes: (blockCount - cursor) * blockSizeBytes });
+  const usedBytes = usedExtents.reduce((s, e) => s + e.lengthBytes, 0);
+  return { blockSizeBytes, blockCount, usedExtents, usedBytes, groupFlags };
+}
+
+/**
+ * Fills a mounted filesystem with a deterministic mix: many small text files in nested
+ * directories, a few large random files, then deletes every third small file and one large one so
+ * the bitmaps have holes.
+ */
+export function populate(dir: string, options: { smallFiles?: number; largeFiles?: number; largeBytes?: number; seed?: number } = {}): void {
+  const seed = options.seed ?? 1;
+  const small = options.smallFiles ?? 200;
+  const large = options.largeFiles ?? 3;
+  const largeBytes = options.largeBytes ?? 2 << 20;
+  const smallPaths: string[] = [];
+  for (let i = 0; i < small; i++) {
+    const sub = path.join(dir, `d${i % 10}`, `e${i % 3}`);
+    mkdirSync(sub, { recursive: true });
+    const p = path.join(sub, `f${i}.txt`);
+    writeFileSync(p, makeContent(200 + ((i * 7919) % 20000), 'text', seed + i));
+    smallPaths.push(p);
+  }
+  const largePaths: string[] = [];
+  for (let i = 0; i < large; i++) {
+    const p = path.join(dir, `big${i}.bin`);
+    writeFileSync(p, makeContent(largeBytes, 'random', seed * 1000 + i));
+    largePaths.push(p);
+  }
+  smallPaths.forEach((p, i) => {
+    if (i % 3 === 0) unlinkSync(p);
+  });
+  if (largePaths.length > 1) unlinkSync(largePaths[0]!);
+  run('sync', []);
+}
+
+/** Overwrites bytes of a file in place (to damage a table or superblock on purpose). */
+export function patchFile(file: string, offsetBytes: number, bytes: Uint8Array): void {
+  const fd = openSync(file, 'r+');
+  try {
+    writeSync(fd, bytes, 0, bytes.length, offsetBytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Reads bytes of a file at an offset. */
+export function peekFile(file: string, offsetBytes: number, lengthBytes: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const buf = Buffer.alloc(lengthBytes);
+    readSync(fd, buf, 0, lengthBytes, offsetBytes);
+    return buf;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export interface SfdiskPartition {
+  node: string;
+  start: number;
+  size: number;
+  type: string;
+  uuid?: string;
+  name?: string;
+}
+
+/** The partition table as `sfdisk --json` prints it (start and size in sectors of sectorsize). */
+export function sfdiskDump(target: string): { label: string; sectorsize: number; partitions: SfdiskPartition[] } {
+  return (JSON.parse(run('sfdisk', ['--json', target])) as { partitiontable: { label: string; sectorsize: number; partitions: SfdiskPartition[] } }).partitiontable;
+}
+
+/** Linux's partition number from an sfdisk node name (`disk.img5` → 5). */
+export function partitionNumber(node: string): number {
+  return Number(/(\d+)$/.exec(node)![1]);
 }

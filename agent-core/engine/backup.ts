@@ -8,7 +8,7 @@ import { alignExtents, intersectExtents, totalBytes, type Extent } from '../exte
 import { BlobType, DEFAULTS, ExtentKind, STORED_DIGEST_BYTES } from '../repo/format.js';
 import { encodeMapPage, splitIntoPages, type MapExtent } from '../repo/map-page.js';
 import type { Manifest } from '../repo/manifest.js';
-import type { BlobWriter, Repository } from '../repo/repository.js';
+import type { Repository } from '../repo/repository.js';
 import type { BlockCompute } from './compute.js';
 import { loadExtents, ParentView, type WindowParent } from './parent-view.js';
 import type { Progress } from './progress.js';

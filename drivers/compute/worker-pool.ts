@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { StrataError, type ErrorCode } from '../../agent-core/api/errors.js';
 import type { BlockCompute, HashedWindow, SealedBlob } from '../../agent-core/engine/compute.js';
@@ -18,11 +18,15 @@ interface Pending {
 
 type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-function workerScript(): { file: string; execArgv: string[] } {
+/** The worker entry: compiled JS beside this file, or (tests running the sources) the .ts through tsx. */
+function workerEntry(): { entry: string | URL; eval: boolean } {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const js = path.join(here, 'compute-worker.js');
-  if (existsSync(js)) return { file: js, execArgv: [] };
-  return { file: path.join(here, 'compute-worker.ts'), execArgv: ['--import', 'tsx'] };
+  if (existsSync(js)) return { entry: js, eval: false };
+  // Loader flags do not reach worker threads here, so the worker registers tsx itself.
+  const ts = pathToFileURL(path.join(here, 'compute-worker.ts')).href;
+  const api = import.meta.resolve('tsx/esm/api');
+  return { entry: `import(${JSON.stringify(api)}).then((m) => { m.register(); return import(${JSON.stringify(ts)}); });`, eval: true };
 }
 
 export class WorkerPool implements BlockCompute {
@@ -34,10 +38,10 @@ export class WorkerPool implements BlockCompute {
 
   constructor(keys: RepoKeys, options: { blockSizeBytes: number; zstdLevel: number; threads?: number }) {
     const init: WorkerInit = { encKey: keys.encKey, idKey: keys.idKey, blockSizeBytes: options.blockSizeBytes, zstdLevel: options.zstdLevel };
-    const { file, execArgv } = workerScript();
+    const { entry, eval: isEval } = workerEntry();
     const threads = options.threads ?? Math.max(1, Math.min(os.availableParallelism(), 8));
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(file, { workerData: init, execArgv });
+      const w = new Worker(entry, { workerData: init, eval: isEval });
       w.on('message', (msg: { id: number; ok: boolean; result?: unknown; error?: { code: ErrorCode; message: string } }) => {
         const p = this.pending.get(msg.id);
         if (!p) return;
@@ -47,7 +51,6 @@ export class WorkerPool implements BlockCompute {
         else p.reject(new StrataError(msg.error!.code, msg.error!.message));
       });
       w.on('error', (err) => this.fail(err));
-      w.unref();
       this.workers.push(w);
       this.load.push(0);
     }

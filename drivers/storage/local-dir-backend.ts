@@ -15,7 +15,9 @@ const TYPE_DIRS: Record<Exclude<FileType, 'config'>, string> = {
   locks: DIRS.locks,
 };
 
-const NAME_RE = /^[0-9a-zA-Z._-]+$/;
+// No leading dot: '..' and '..x' would otherwise resolve outside their type's directory (a data
+// file lives in data/<first two characters>/).
+const NAME_RE = /^[0-9a-zA-Z_-][0-9a-zA-Z._-]*$/;
 
 export class LocalDirBackend implements RepoBackend {
   readonly location: string;
@@ -121,7 +123,9 @@ export class LocalDirBackend implements RepoBackend {
     try {
       if (type !== 'data') return (await readdir(base)).filter((n) => NAME_RE.test(n)).sort();
       const out: string[] = [];
-      for (const sub of (await readdir(base)).sort()) {
+      // A stray file beside the subdirectories (a .DS_Store) is ignored, not listed into.
+      const subs = (await readdir(base, { withFileTypes: true })).filter((d) => d.isDirectory()).map((d) => d.name);
+      for (const sub of subs.sort()) {
         for (const n of (await readdir(path.join(base, sub))).sort()) if (NAME_RE.test(n)) out.push(n);
       }
       return out;

@@ -1,0 +1,115 @@
+// Turns the rows of one bench run into the ratios the targets are stated in, and prints them as a
+// console table, as Markdown for docs/PERFORMANCE.md and as JSON for anyone comparing runs.
+import { PHASES, TOOLS } from './rows.mjs';
+
+const MiB = 1024 * 1024;
+
+/** The targets from the performance issue; `target` is an upper bound on the ratio. */
+const RATIOS = [
+  { label: 'full: Strata / partclone|zstd, wall time', num: ['strata', 'full', 'wallMs'], den: ['partclone', 'full', 'wallMs'], target: 0.6 },
+  { label: 'full: Strata / partclone|zstd, stored bytes', num: ['strata', 'full', 'storedBytes'], den: ['partclone', 'full', 'storedBytes'], target: 1.05 },
+  { label: 'full: Strata / zstd raw, wall time', num: ['strata', 'full', 'wallMs'], den: ['zstd', 'full', 'wallMs'] },
+  { label: 'full: Strata / zstd raw, stored bytes', num: ['strata', 'full', 'storedBytes'], den: ['zstd', 'full', 'storedBytes'] },
+  { label: 'full: Strata / restic, wall time', num: ['strata', 'full', 'wallMs'], den: ['restic', 'full', 'wallMs'] },
+  { label: 'full: Strata / restic, stored bytes', num: ['strata', 'full', 'storedBytes'], den: ['restic', 'full', 'storedBytes'] },
+  { label: 'incremental: Strata / restic, wall time', num: ['strata', 'incremental', 'wallMs'], den: ['restic', 'incremental', 'wallMs'], target: 0.5 },
+  { label: 'incremental: Strata growth / changed bytes', num: ['strata', 'incremental', 'storedBytes'], den: 'changedBytes', target: 1.3 },
+  { label: 'incremental: restic growth / changed bytes', num: ['restic', 'incremental', 'storedBytes'], den: 'changedBytes' },
+  { label: 'incremental: differing 4 KiB blocks / changed bytes', num: 'differingBlockBytes', den: 'changedBytes' },
+  { label: 'restore: Strata / partclone|zstd, wall time', num: ['strata', 'restore', 'wallMs'], den: ['partclone', 'restore', 'wallMs'] },
+  { label: 'restore: Strata / zstd raw, wall time', num: ['strata', 'restore', 'wallMs'], den: ['zstd', 'restore', 'wallMs'] },
+  { label: 'restore: Strata / restic, wall time', num: ['strata', 'restore', 'wallMs'], den: ['restic', 'restore', 'wallMs'] },
+];
+
+export function computeRatios(rows, change) {
+  const value = (ref) => {
+    if (typeof ref === 'string') return change?.[ref];
+    const [tool, phase, field] = ref;
+    return rows.find((r) => r.tool === tool && r.phase === phase)?.[field];
+  };
+  return RATIOS.map(({ label, num, den, target }) => {
+    const a = value(num);
+    const b = value(den);
+    const ratio = Number.isFinite(a) && Number.isFinite(b) && b > 0 ? a / b : undefined;
+    const met = ratio === undefined || target === undefined ? undefined : ratio <= target;
+    return { label, ratio, target, met };
+  });
+}
+
+const seconds = (ms) => (ms === undefined ? '' : (ms / 1000).toFixed(2));
+const mib = (bytes) => (bytes === undefined ? '' : `${(bytes / MiB).toFixed(1)} MiB`);
+const growth = (bytes) => (bytes === undefined ? '' : `+${mib(bytes)}`);
+
+function rowCells(r) {
+  const notes = r.skipped ? `skipped: ${r.skipped}` : r.error ? `FAILED: ${r.error}` : [r.warning, r.verified, r.note].filter(Boolean).join('; ');
+  return [
+    TOOLS[r.tool],
+    r.phase,
+    seconds(r.wallMs),
+    mib(r.readBytes),
+    mib(r.diskReadBytes),
+    r.phase === 'incremental' ? growth(r.storedBytes) : mib(r.storedBytes),
+    mib(r.peakRssBytes),
+    notes,
+  ];
+}
+
+const ROW_HEADER = ['tool', 'phase', 'wall s', 'read', 'disk read', 'stored / growth', 'peak RSS', 'notes'];
+const RATIO_HEADER = ['ratio', 'measured', 'target', ''];
+
+function ratioCells(q) {
+  const mark = q.met === undefined ? (q.target === undefined ? '' : 'n/a') : q.met ? '✓' : '✗';
+  return [q.label, q.ratio === undefined ? 'n/a' : `${q.ratio.toFixed(2)}×`, q.target === undefined ? '' : `≤ ${q.target}×`, mark];
+}
+
+function sortedRows(rows) {
+  const order = Object.keys(TOOLS);
+  return [...rows].sort((a, b) => PHASES.indexOf(a.phase) - PHASES.indexOf(b.phase) || order.indexOf(a.tool) - order.indexOf(b.tool));
+}
+
+function headline(report) {
+  const { image, change, coldCache, host, strataBlocked } = report;
+  return [
+    ...(strataBlocked ? [`Strata not measured: ${strataBlocked}`] : []),
+    `image: ${image.sizeMiB} MiB ext4, ${mib(image.usedBytes)} used (${(image.usedFraction * 100).toFixed(1)} %), ${image.inodesUsed} inodes, generator v${image.generatorVersion}`,
+    `change between full and incremental: ${mib(change?.changedBytes)} written by files (${change?.changedBytes} bytes); ${mib(change?.differingBlockBytes)} of 4 KiB blocks differ in the image`,
+    `page cache: ${coldCache ? 'dropped before every timed step (cold)' : 'WARM: could not drop caches; every input was read once untimed first'}`,
+    `host: ${host.cpus} × ${host.cpuModel}, load ${host.loadAverage.join(' ')} at start, Linux ${host.kernel}`,
+  ];
+}
+
+function textTable(header, lines) {
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => [...l[i]].length)));
+  const fmt = (cells) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [fmt(header), widths.map((w) => '-'.repeat(w)).join('  '), ...lines.map(fmt)].join('\n');
+}
+
+function markdownTable(header, lines) {
+  const esc = (c) => c.replaceAll('|', '\\|');
+  return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...lines.map((l) => `| ${l.map(esc).join(' | ')} |`)].join('\n');
+}
+
+export function renderText(report) {
+  return [
+    ...headline(report),
+    '',
+    textTable(ROW_HEADER, sortedRows(report.rows).map(rowCells)),
+    '',
+    textTable(RATIO_HEADER, report.ratios.map(ratioCells)),
+    '',
+    `total bench time ${seconds(report.durationMs)} s`,
+  ].join('\n');
+}
+
+export function renderMarkdown(report) {
+  return [
+    `Run of ${report.startedAt.slice(0, 10)} (\`npm run bench${report.argv.length ? ` -- ${report.argv.join(' ')}` : ''}\`, ${seconds(report.durationMs)} s in all).`,
+    '',
+    ...headline(report).map((l) => `- ${l}`),
+    '',
+    markdownTable(ROW_HEADER, sortedRows(report.rows).map(rowCells)),
+    '',
+    markdownTable(RATIO_HEADER, report.ratios.map(ratioCells)),
+    '',
+  ].join('\n');
+}

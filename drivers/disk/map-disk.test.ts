@@ -1,0 +1,214 @@
+// The whole disk map on real partitioned images: layout as `strata inspect --json` prints it, and
+// valid extents that keep every used block, every non-ext volume and everything between volumes.
+import { truncateSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DiskLayoutSchema } from '../../agent-core/api/disk-layout.js';
+import { StrataError } from '../../agent-core/api/errors.js';
+import { complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
+import { FileSource } from '../source/file-source.js';
+import { Scratch, dumpe2fsReport, partitionNumber, patchFile, populate, requireRoot, run, sfdiskDump } from '../../test-support/disk.js';
+import { mapDisk, type DiskMap } from './map-disk.js';
+
+const MiB = 1 << 20;
+const SECTOR = 512;
+
+let scratch: Scratch;
+beforeAll(() => {
+  requireRoot();
+  scratch = new Scratch('strata-map-');
+});
+afterAll(() => scratch.cleanup());
+
+async function mapImage(image: string): Promise<DiskMap> {
+  const source = await FileSource.open(image);
+  try {
+    return await mapDisk(source);
+  } finally {
+    await source.close();
+  }
+}
+
+/** mkfs through a loop device over [offsetBytes, +sizeBytes) of the image, then fill it unless told not to. */
+function makeFsAt(image: string, offsetBytes: number, sizeBytes: number, mkfs: string[], fill = true): void {
+  const dev = scratch.loop(image, { offsetBytes, sizeBytes });
+  run(mkfs[0]!, [...mkfs.slice(1), dev]);
+  if (fill) {
+    const dir = scratch.mount(dev);
+    populate(dir, { seed: offsetBytes / MiB, largeBytes: Math.min(2 * MiB, sizeBytes / 16) });
+    scratch.umount(dir);
+  }
+}
+
+function bytesIn(extents: readonly Extent[], startBytes: number, lengthBytes: number): number {
+  return totalBytes(intersectExtents(extents, [{ startBytes, lengthBytes }]));
+}
+
+/** Every block dumpe2fs calls used is valid, and the valid bytes inside the filesystem are at most 1 % more. */
+function expectExtCovered(image: string, valid: readonly Extent[], offsetBytes: number): void {
+  const report = dumpe2fsReport(image, offsetBytes);
+  const expected = normalizeExtents(report.usedExtents.map((e) => ({ startBytes: offsetBytes + e.startBytes, lengthBytes: e.lengthBytes })));
+  expect(totalBytes(intersectExtents(valid, expected))).toBe(report.usedBytes);
+  expect(bytesIn(valid, offsetBytes, report.blockCount * report.blockSizeBytes)).toBeLessThanOrEqual(report.usedBytes * 1.01);
+}
+
+/** Everything outside the volumes (tables, EBRs, gaps, the backup GPT) is valid. */
+function expectOutsideVolumesKept(map: DiskMap): void {
+  const volumes = normalizeExtents(map.layout.volumes.map((v) => ({ startBytes: v.startBytes, lengthBytes: v.sizeBytes })));
+  const outside = complementExtents(volumes, map.layout.sizeBytes);
+  expect(totalBytes(intersectExtents(map.validExtents, outside))).toBe(totalBytes(outside));
+}
+
+function expectValidShape(map: DiskMap): void {
+  expect(DiskLayoutSchema.parse(map.layout)).toEqual(map.layout);
+  expect(normalizeExtents(map.validExtents)).toEqual(map.validExtents);
+  const last = map.validExtents.at(-1)!;
+  expect(last.startBytes + last.lengthBytes).toBeLessThanOrEqual(map.layout.sizeBytes);
+  for (const v of map.layout.volumes) expect(v.usedBytes).toBe(bytesIn(map.validExtents, v.startBytes, v.sizeBytes));
+}
+
+describe('mapDisk', () => {
+  it('maps an MBR disk: used blocks of ext volumes, whole other volumes, EBRs and gaps kept', async () => {
+    const image = scratch.image('mbr.img', 64 * MiB);
+    const script = [
+      'label: dos',
+      'start=2048, size=20480, type=83', // 1: ext4, 10 MiB
+      'start=22528, size=4096, type=82', // 2: swap
+      'start=28672, type=5', // 3: extended, after a 1 MiB gap
+      // Explicit starts: sfdisk would otherwise try the gap in front of the extended partition.
+      'start=30720, size=16384, type=83', // 5: ext3
+      'start=49152, size=8192, type=da', // 6: nothing on it
+      'start=59392, size=12288, type=83', // 7: ext2
+    ].join('\n');
+    run('sfdisk', ['-q', image], script + '\n');
+    const parts = sfdiskDump(image).partitions;
+    const at = (n: number) => {
+      const p = parts.find((q) => partitionNumber(q.node) === n)!;
+      return { offsetBytes: p.start * SECTOR, sizeBytes: p.size * SECTOR };
+    };
+    makeFsAt(image, at(1).offsetBytes, at(1).sizeBytes, ['mke2fs', '-F', '-q', '-t', 'ext4', '-b', '1024', '-L', 'root']);
+    makeFsAt(image, at(2).offsetBytes, at(2).sizeBytes, ['mkswap', '-L', 'swap'], false);
+    makeFsAt(image, at(5).offsetBytes, at(5).sizeBytes, ['mke2fs', '-F', '-q', '-t', 'ext3', '-b', '1024']);
+    makeFsAt(image, at(7).offsetBytes, at(7).sizeBytes, ['mke2fs', '-F', '-q', '-t', 'ext2', '-b', '1024']);
+
+    const map = await mapImage(image);
+    expectValidShape(map);
+    expect(map.layout).toMatchObject({ sizeBytes: 64 * MiB, logicalSectorSize: 512, partitionTable: 'mbr', warnings: [] });
+    expect(map.layout.volumes.map((v) => [v.index, v.partitionType, v.filesystem, v.label])).toEqual([
+      [1, '0x83', 'ext4', 'root'],
+      [2, '0x82', 'swap', 'swap'],
+      [5, '0x83', 'ext3', null],
+      [6, '0xda', 'unknown', null],
+      [7, '0x83', 'ext2', null],
+    ]);
+    // The JSON `strata inspect --json` prints: exactly these keys, in this order.
+    expect(Object.keys(map.layout)).toEqual(['sizeBytes', 'logicalSectorSize', 'partitionTable', 'volumes', 'warnings']);
+    expect(Object.keys(map.layout.volumes[0]!)).toEqual(['index', 'startBytes', 'sizeBytes', 'partitionType', 'filesystem', 'label', 'uuid', 'usedBytes']);
+
+    for (const n of [1, 5, 7]) expectExtCovered(image, map.validExtents, at(n).offsetBytes);
+    for (const n of [2, 6]) expect(bytesIn(map.validExtents, at(n).offsetBytes, at(n).sizeBytes)).toBe(at(n).sizeBytes);
+    expectOutsideVolumesKept(map);
+    // The EBR in front of each logical partition is among the kept bytes.
+    for (const n of [5, 6, 7]) expect(bytesIn(map.validExtents, at(n).offsetBytes - 2048 * SECTOR, SECTOR)).toBe(SECTOR);
+    // Free space inside the ext volumes is what makes the map worth having.
+    expect(map.layout.volumes[0]!.usedBytes).toBeLessThan(at(1).sizeBytes / 2);
+  });
+
+  it('maps a GPT disk with four partitions, the backup GPT kept', async () => {
+    const image = scratch.image('gpt.img', 64 * MiB);
+    run('sgdisk', ['-n', '1:2048:+20M', '-n', '2:0:+16M', '-t', '2:8300', '-n', '3:0:+4M', '-t', '3:8200', '-n', '4:0:0', image]);
+    makeFsAt(image, MiB, 20 * MiB, ['mke2fs', '-F', '-q', '-t', 'ext4', '-b', '4096', '-L', 'data']);
+    makeFsAt(image, 21 * MiB, 16 * MiB, ['mke2fs', '-F', '-q', '-t', 'ext4', '-O', 'bigalloc', '-C', '16384']);
+    makeFsAt(image, 37 * MiB, 4 * MiB, ['mkswap'], false);
+
+    const map = await mapImage(image);
+    expectValidShape(map);
+    expect(map.layout.partitionTable).toBe('gpt');
+    expect(map.layout.warnings).toEqual([]);
+    expect(map.layout.volumes.map((v) => [v.index, v.filesystem])).toEqual([
+      [1, 'ext4'],
+      [2, 'ext4'],
+      [3, 'swap'],
+      [4, 'unknown'],
+    ]);
+    expect(map.layout.volumes[0]!.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    expectExtCovered(image, map.validExtents, MiB);
+    expectExtCovered(image, map.validExtents, 21 * MiB);
+    expectOutsideVolumesKept(map);
+    // The backup GPT: its header in the last sector and its entries before it.
+    expect(bytesIn(map.validExtents, 64 * MiB - 33 * SECTOR, 33 * SECTOR)).toBe(33 * SECTOR);
+  });
+
+  it('maps a GPT disk with 4096-byte sectors', async () => {
+    const image = scratch.image('gpt-4k.img', 64 * MiB);
+    const dev = scratch.loop(image, { sectorSize: 4096 });
+    run('sgdisk', ['-n', '1:256:+24M', '-n', '2:0:0', dev]);
+    run('blockdev', ['--flushbufs', dev]);
+    makeFsAt(image, MiB, 24 * MiB, ['mke2fs', '-F', '-q', '-t', 'ext4', '-L', 'fourk']);
+    const map = await mapImage(image);
+    expectValidShape(map);
+    expect(map.layout.logicalSectorSize).toBe(4096);
+    expect(map.layout.volumes[0]).toMatchObject({ index: 1, startBytes: MiB, sizeBytes: 24 * MiB, filesystem: 'ext4', label: 'fourk' });
+    expectExtCovered(image, map.validExtents, MiB);
+    expectOutsideVolumesKept(map);
+  });
+
+  it('maps a disk without a partition table as volume 0', async () => {
+    const image = scratch.image('bare.img', 32 * MiB);
+    makeFsAt(image, 0, 32 * MiB, ['mke2fs', '-F', '-q', '-t', 'ext4', '-L', 'whole']);
+    const map = await mapImage(image);
+    expectValidShape(map);
+    expect(map.layout.partitionTable).toBe('none');
+    expect(map.layout.volumes).toEqual([
+      { index: 0, startBytes: 0, sizeBytes: 32 * MiB, partitionType: null, filesystem: 'ext4', label: 'whole', uuid: expect.any(String), usedBytes: totalBytes(map.validExtents) },
+    ]);
+    expectExtCovered(image, map.validExtents, 0);
+  });
+
+  it('keeps an unreadable ext volume whole, with a warning', async () => {
+    const image = scratch.image('bad-ext.img', 32 * MiB);
+    run('sfdisk', ['-q', image], 'label: dos\nstart=2048, type=83\n');
+    makeFsAt(image, MiB, 31 * MiB, ['mke2fs', '-F', '-q', '-t', 'ext4'], false);
+    patchFile(image, MiB + 1024 + 0x20, Buffer.alloc(4)); // s_blocks_per_group = 0
+    const map = await mapImage(image);
+    expect(map.layout.volumes[0]).toMatchObject({ filesystem: 'ext4', usedBytes: 31 * MiB });
+    expect(map.validExtents).toEqual([{ startBytes: 0, lengthBytes: 32 * MiB }]);
+    expect(map.layout.warnings).toEqual([
+      `Volume 1: The ext superblock at offset ${MiB} is damaged: 0 clusters per group. The whole volume is kept.`,
+    ]);
+  });
+
+  it('refuses an image truncated below its filesystem, before anything is written', async () => {
+    const bare = scratch.image('short-bare.img', 32 * MiB);
+    run('mke2fs', ['-F', '-q', '-t', 'ext4', bare]);
+    truncateSync(bare, 20 * MiB);
+    const err = await mapImage(bare).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StrataError);
+    expect(err).toMatchObject({
+      code: 'InvalidInput',
+      message: `The ext4 filesystem at offset 0 claims ${32 * MiB} bytes but its volume holds only ${20 * MiB}; the image may be truncated.`,
+    });
+
+    const parted = scratch.image('short-parted.img', 48 * MiB);
+    run('sfdisk', ['-q', parted], 'label: dos\nstart=2048, type=83\n');
+    makeFsAt(parted, MiB, 47 * MiB, ['mke2fs', '-F', '-q', '-t', 'ext3'], false);
+    truncateSync(parted, 40 * MiB);
+    await expect(mapImage(parted)).rejects.toMatchObject({
+      code: 'InvalidInput',
+      message: `The ext3 filesystem at offset ${MiB} claims ${47 * MiB} bytes but its volume holds only ${39 * MiB}; the image may be truncated.`,
+    });
+  });
+
+  it('maps a 1 GiB ext4 disk in well under 100 ms', async () => {
+    const image = scratch.image('big.img', 1024 * MiB);
+    run('sgdisk', ['-n', '1:2048:0', image]);
+    const p = sfdiskDump(image).partitions[0]!;
+    makeFsAt(image, p.start * SECTOR, p.size * SECTOR, ['mke2fs', '-F', '-q', '-t', 'ext4', '-E', 'lazy_itable_init=1,lazy_journal_init=1']);
+    await mapImage(image);
+    const t0 = performance.now();
+    const map = await mapImage(image);
+    const durationMs = performance.now() - t0;
+    expect(map.layout.volumes[0]!.filesystem).toBe('ext4');
+    expect(map.layout.warnings).toEqual([]);
+    expect(durationMs).toBeLessThan(100);
+  });
+});

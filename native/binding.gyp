@@ -1,0 +1,14 @@
+{
+  "targets": [
+    {
+      "target_name": "strata_native",
+      "sources": ["src/addon.cc", "src/block-io.cc", "src/hash-blocks.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra"],
+      "libraries": ["-lcrypto"]
+    }
+  ]
+}

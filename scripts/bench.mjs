@@ -1,0 +1,152 @@
+// `npm run bench`: backs up one realistic ext4 image with Strata and its peers in the same run,
+// changes 1 % of it, backs up again and restores, then prints the table docs/PERFORMANCE.md quotes.
+import { cpus, loadavg, release } from 'node:os';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BENCH_TOOLS, ensureTools } from './tools.mjs';
+import { parseOptions } from '../bench/options.mjs';
+import { prepareImage } from '../bench/image.mjs';
+import { changeImage } from '../bench/mutate.mjs';
+import { differingBlockBytes } from '../bench/block-delta.mjs';
+import { ext4Usage } from '../bench/ext4.mjs';
+import { installMountCleanup } from '../bench/loop-mount.mjs';
+import { createStrata } from '../bench/strata.mjs';
+import { partcloneFull, partcloneRestore, resticBackup, resticInit, resticRestore, zstdFull, zstdRestore } from '../bench/peers.mjs';
+import { failedRow, skippedRow, TOOLS } from '../bench/rows.mjs';
+import { computeRatios, renderMarkdown, renderText } from '../bench/report.mjs';
+import { dropCaches, run } from '../bench/shell.mjs';
+
+const projectRoot = path.resolve(import.meta.dirname, '..');
+const workDir = path.join(projectRoot, 'bench', 'work');
+const log = (line) => console.log(line);
+const NO_INCREMENTAL = 'has no incremental mode: every backup is another full';
+
+/**
+ * One run's state: the image, the rows so far, and a runner per tool that records a row, or none
+ * when the tool is not selected. A tool that throws becomes a failed row, never the end of the run.
+ */
+function createRun(options) {
+  const { imagePath: pristinePath, meta: image } = prepareImage({ workDir, sizeMiB: options.sizeMiB, rebuild: options.rebuild, log });
+  const runDir = path.join(workDir, 'run');
+  rmSync(runDir, { recursive: true, force: true });
+  mkdirSync(runDir, { recursive: true });
+  // The run changes its own copy; the cached image stays pristine for the next run and for checks.
+  const imagePath = path.join(runDir, 'disk.img');
+  run('cp', ['--sparse=never', pristinePath, imagePath]);
+
+  const ctx = { runDir, coldCache: dropCaches(), statsPath: path.join(runDir, 'time.stats') };
+  if (!ctx.coldCache) log('page cache: cannot drop it here; measuring WARM, every input is read once untimed first');
+  const strata = createStrata(ctx, path.resolve(options.strataBin ?? path.join(projectRoot, 'bin', 'strata')));
+  const strataBlocked = options.only.has('strata') ? strata.init() : undefined;
+  if (strataBlocked) log(`strata: not measured, ${strataBlocked}`);
+
+  const rows = [];
+  const measure = (tool, phase, fn) => {
+    if (!options.only.has(tool)) return;
+    let row;
+    try {
+      // The full reason is printed once (above and in the report's headline); rows point to it.
+      row = tool === 'strata' && strataBlocked ? skippedRow(tool, phase, 'Strata CLI not ready, see above') : fn();
+    } catch (error) {
+      row = failedRow(tool, phase, error.message);
+    }
+    rows.push(row);
+    const outcome = row.skipped ? `skipped (${row.skipped})` : row.error ? `FAILED: ${row.error}` : `${(row.wallMs / 1000).toFixed(2)} s`;
+    log(`  ${TOOLS[tool]} ${phase}: ${outcome}`);
+  };
+  return { ctx, image, pristinePath, imagePath, strata, strataBlocked, rows, measure, strataSnapshot: undefined, strataSnapshotIsChanged: false };
+}
+
+function fullBackups(r) {
+  log('full backups');
+  r.measure('strata', 'full', () => {
+    const { row, snapshot } = r.strata.backup(r.imagePath, 'full');
+    r.strataSnapshot = snapshot;
+    return row;
+  });
+  r.measure('partclone', 'full', () => partcloneFull(r.ctx, r.imagePath, r.image.usedBytes));
+  r.measure('zstd', 'full', () => zstdFull(r.ctx, r.imagePath));
+  r.measure('restic', 'full', () => {
+    resticInit(r.ctx);
+    return resticBackup(r.ctx, r.imagePath, 'full');
+  });
+}
+
+function changeOnePercent(r) {
+  log('changing about 1 % of the used bytes');
+  const change = changeImage({ imagePath: r.imagePath, usedBytes: r.image.usedBytes });
+  change.differingBlockBytes = differingBlockBytes(r.pristinePath, r.imagePath);
+  log(`  wrote ${change.changedBytes} bytes (${change.rewrittenBytes} in 4 KiB pieces, ${change.appendedBytes} appended, ${change.newFileBytes} in new files), deleted ${change.deletedFiles} files`);
+  log(`  ${change.differingBlockBytes} bytes of 4 KiB blocks differ from the full backup's image (data plus ext4 metadata and journal)`);
+  return change;
+}
+
+function incrementalBackups(r) {
+  log('incremental backups');
+  r.measure('strata', 'incremental', () => {
+    const { row, snapshot } = r.strata.backup(r.imagePath, 'incremental', r.strataSnapshot);
+    if (snapshot) {
+      r.strataSnapshot = snapshot;
+      r.strataSnapshotIsChanged = true;
+    }
+    return row;
+  });
+  r.measure('partclone', 'incremental', () => skippedRow('partclone', 'incremental', NO_INCREMENTAL));
+  r.measure('zstd', 'incremental', () => skippedRow('zstd', 'incremental', NO_INCREMENTAL));
+  r.measure('restic', 'incremental', () => resticBackup(r.ctx, r.imagePath, 'incremental'));
+}
+
+/** Each restores its latest backup: Strata and restic the changed image, the full-only peers the original. */
+function restores(r) {
+  log('restores');
+  r.measure('strata', 'restore', () => {
+    if (!r.strataSnapshot) return skippedRow('strata', 'restore', 'no snapshot to restore');
+    return r.strata.restore(r.strataSnapshot, r.strataSnapshotIsChanged ? r.imagePath : r.pristinePath);
+  });
+  r.measure('partclone', 'restore', () => partcloneRestore(r.ctx));
+  r.measure('zstd', 'restore', () => zstdRestore(r.ctx, r.pristinePath));
+  r.measure('restic', 'restore', () => resticRestore(r.ctx, r.imagePath));
+}
+
+function writeReport(r, { argv, startedAt, startMs, loadAverage, change }) {
+  const report = {
+    startedAt,
+    argv,
+    durationMs: Math.round(performance.now() - startMs),
+    coldCache: r.ctx.coldCache,
+    strataBlocked: r.strataBlocked,
+    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model.trim() ?? 'unknown', kernel: release(), loadAverage },
+    image: { ...r.image, imagePath: path.relative(projectRoot, r.pristinePath) },
+    imageAfterChange: ext4Usage(r.imagePath),
+    change,
+    rows: r.rows,
+    ratios: computeRatios(r.rows, change),
+  };
+  log('');
+  log(renderText(report));
+  writeFileSync(path.join(workDir, 'last-run.md'), renderMarkdown(report));
+  writeFileSync(path.join(workDir, 'last-run.json'), JSON.stringify(report, null, 2) + '\n');
+  log(`\nwritten: ${path.relative(projectRoot, workDir)}/last-run.md and last-run.json`);
+}
+
+function main() {
+  const argv = process.argv.slice(2);
+  const options = parseOptions(argv);
+  const startedAt = new Date().toISOString();
+  const startMs = performance.now();
+  // Taken before we add load ourselves: it says how busy the machine already was.
+  const loadAverage = loadavg().map((l) => Number(l.toFixed(2)));
+
+  ensureTools({ ...BENCH_TOOLS, '/usr/bin/time': 'time', cmp: 'diffutils', diff: 'diffutils' });
+  mkdirSync(workDir, { recursive: true });
+  installMountCleanup(workDir);
+
+  const r = createRun(options);
+  fullBackups(r);
+  const change = changeOnePercent(r);
+  incrementalBackups(r);
+  restores(r);
+  writeReport(r, { argv, startedAt, startMs, loadAverage, change });
+}
+
+main();
