@@ -15,6 +15,8 @@ export interface BlockSource {
    * buffer may be a view into memory the source reuses on the next call.
    */
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  /** Reads lengthBytes at offsetBytes into target at targetOffset; returns the bytes read (short only at the end). */
+  readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number>;
   /** Where the source may hold non-zero data (SEEK_DATA on sparse files); the whole source if unknown. */
   allocatedExtents(): Promise<import('./extents.js').Extent[]>;
   /** Tells the kernel the access pattern; a no-op where not supported. */

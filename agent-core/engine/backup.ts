@@ -9,7 +9,7 @@ import { BlobType, DEFAULTS, ExtentKind, STORED_DIGEST_BYTES } from '../repo/for
 import { encodeMapPage, splitIntoPages, type MapExtent } from '../repo/map-page.js';
 import type { Manifest } from '../repo/manifest.js';
 import type { Repository } from '../repo/repository.js';
-import type { BlockCompute } from './compute.js';
+import type { BlockCompute, SealedBlob } from './compute.js';
 import { loadExtents, ParentView, type WindowParent } from './parent-view.js';
 import type { Progress } from './progress.js';
 
@@ -66,6 +66,7 @@ export function checkSourceSize(sourceName: string, sizeBytes: number, parent: P
 }
 
 const WINDOW_BYTES = 4 << 20;
+const READ_GAP_BYTES = 256 << 10;
 
 /** Block classes inside a window. */
 const C_UNMAPPED = 0;
@@ -84,6 +85,15 @@ interface WindowWork {
   readonly sab: SharedArrayBuffer | null;
   readonly hashed: Promise<{ digests: Buffer; zeroMask: Uint8Array } | null>;
   readonly parent: Promise<WindowParent | null>;
+  readonly planned: Promise<WindowPlan>;
+}
+
+interface WindowPlan {
+  readonly cls: Uint8Array;
+  readonly digests32: Buffer;
+  readonly parent: WindowParent | null;
+  readonly chunks: { first: number; count: number; id: string }[];
+  readonly seals: { chunk: { first: number; count: number; id: string }; length: number; sealed: Promise<SealedBlob> | null }[];
 }
 
 export async function runBackup(req: BackupRequest): Promise<{ id: string; summary: SnapshotSummary }> {
@@ -108,11 +118,10 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
   let bytesRead = 0;
   let bytesNew = 0;
   let bytesDone = 0;
-  const threads = 2;
-  const depth = threads * 3;
+  // Windows in flight: enough to keep every worker busy across window boundaries.
+  const depth = 8;
   const free: SharedArrayBuffer[] = [];
   const takeBuffer = (): SharedArrayBuffer => free.pop() ?? new SharedArrayBuffer(WINDOW_BYTES);
-  let readChain: Promise<unknown> = Promise.resolve();
   let vi = 0; // cursor into valid
   let pi = 0; // cursor into present
 
@@ -155,26 +164,33 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
     const holes = subtractRuns(v.runs, p.runs);
     const parent = parentView && v.runs.length > 0 ? parentView.window(ws, blocks) : Promise.resolve(null);
     if (p.runs.length === 0) {
-      return { startBytes: ws, lengthBytes: we - ws, blocks, runs: [], holes, sab: null, hashed: Promise.resolve(null), parent };
+      const w = { startBytes: ws, lengthBytes: we - ws, blocks, runs: [], holes, sab: null, hashed: Promise.resolve(null), parent };
+      return { ...w, planned: planWindow(w) };
     }
     const sab = takeBuffer();
     const view = Buffer.from(sab);
-    const read = readChain.then(async () => {
-      for (const [o, l] of p.runs) {
-        const data = await source.read(ws + o, l);
-        if (data.length !== l) {
-          throw new StrataError('InvalidInput', `${req.sourceName} ended early at ${ws + o + data.length} bytes; it changed size during the backup.`);
+    // Gaps shorter than READ_GAP_BYTES are read through: one larger sequential read beats two
+    // small ones. The gap bytes are read but never hashed or stored.
+    const spans = mergeRuns(p.runs, READ_GAP_BYTES);
+    const read = Promise.all(
+      spans.map(async ([o, l]) => {
+        const got = await source.readInto(view, o, l, ws + o);
+        if (got !== l) {
+          throw new StrataError('InvalidInput', `${req.sourceName} ended early at ${ws + o + got} bytes; it changed size during the backup.`);
         }
-        data.copy(view, o);
         bytesRead += l;
-      }
-    });
-    readChain = read.catch(() => {});
+      }),
+    );
+    read.catch(() => {}); // observed through `hashed`
     const hashed = read.then(() => compute.hash(sab, p.runs));
-    return { startBytes: ws, lengthBytes: we - ws, blocks, runs: p.runs, holes, sab, hashed, parent };
+    const w = { startBytes: ws, lengthBytes: we - ws, blocks, runs: p.runs, holes, sab, hashed, parent };
+    const planned = planWindow(w);
+    planned.catch(() => {}); // observed in commitWindow
+    return { ...w, planned };
   };
 
-  const finishWindow = async (w: WindowWork): Promise<void> => {
+  // Runs as soon as a window's hashes arrive, so its seals start without waiting for earlier windows.
+  const planWindow = async (w: Omit<WindowWork, 'planned'>): Promise<WindowPlan> => {
     const cls = new Uint8Array(w.blocks); // C_UNMAPPED by default
     const digests32 = Buffer.alloc(w.blocks * 32);
     const hashed = await w.hashed;
@@ -239,6 +255,13 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
         sealed: needData ? compute.seal(w.sab!, offset, length, BlobType.data, c.id) : null,
       };
     });
+    for (const s of seals) s.sealed?.catch(() => {}); // observed in commitWindow
+    return { cls, digests32, parent, chunks, seals };
+  };
+
+  // Runs in disk order: adds the window's blobs to the packs and its extents to the map.
+  const commitWindow = async (w: WindowWork): Promise<void> => {
+    const { cls, digests32, parent, chunks, seals } = await w.planned;
     for (const s of seals) {
       if (s.sealed) {
         const r = await s.sealed;
@@ -294,10 +317,10 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
   const inflight: WindowWork[] = [];
   for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
     if (req.signal?.aborted) throw new StrataError('Cancelled', 'The backup was cancelled; what was stored so far will be reused by the next run.');
-    if (inflight.length >= depth) await finishWindow(inflight.shift()!);
+    if (inflight.length >= depth) await commitWindow(inflight.shift()!);
     inflight.push(startWindow(ws));
   }
-  while (inflight.length > 0) await finishWindow(inflight.shift()!);
+  while (inflight.length > 0) await commitWindow(inflight.shift()!);
 
   const pages: [number, number, string][] = [];
   for (const page of splitIntoPages(extents, size, cfg.mapPageBytes)) {
@@ -341,6 +364,17 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
   manifest.summary.bytesStored = writer.bytesStored + probe + 64;
   const saved = await repo.saveManifest(manifest);
   return { id: saved.id, summary: { id: saved.id, ...manifest.summary } };
+}
+
+/** Joins sorted runs whose gap is at most gapBytes. */
+export function mergeRuns(runs: readonly [number, number][], gapBytes: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [o, l] of runs) {
+    const last = out[out.length - 1];
+    if (last && o - (last[0] + last[1]) <= gapBytes) last[1] = o + l - last[0];
+    else out.push([o, l]);
+  }
+  return out;
 }
 
 /** Parts of `a` not covered by `b` (both sorted window-relative runs). */

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { newKeys, unseal, type RepoKeys } from './crypto.js';
 import { BlobType, Compression, PACK_ENTRY_BYTES, PACK_MAGIC, PACK_TRAILER_BYTES } from './format.js';
 import { blobAad, decodeEntries, encodeEntries, PackBuilder, parsePackTail, type PackEntry } from './pack.js';
-import { sealBlob } from './repository.js';
+import { sealBlob } from './pack.js';
 
 const strataError = (code: string) => expect.objectContaining({ name: 'StrataError', code });
 

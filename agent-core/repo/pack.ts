@@ -21,6 +21,11 @@ export function blobAad(type: BlobType, id: Uint8Array): Buffer {
   return Buffer.concat([Buffer.of(type), id]);
 }
 
+/** A blob's stored bytes: its (possibly compressed) body sealed with its type and id as associated data. */
+export function sealBlob(keys: RepoKeys, type: BlobType, idHex: string, body: Uint8Array): Buffer {
+  return seal(keys, body, blobAad(type, Buffer.from(idHex, 'hex')));
+}
+
 /** Collects sealed blobs into one pack in memory until the caller writes it. */
 export class PackBuilder {
   private readonly parts: Buffer[] = [];
@@ -43,6 +48,13 @@ export class PackBuilder {
 
   /** The pack's bytes (as parts), its id and its entries. */
   finish(keys: RepoKeys): { packId: string; parts: Buffer[]; entries: PackEntry[]; sizeBytes: number } {
+    const { parts, entries, sizeBytes } = this.assemble(keys);
+    const hash = createHash('sha256');
+    for (const p of parts) hash.update(p);
+    return { packId: hash.digest('hex'), parts, entries, sizeBytes };
+  }
+
+  private assemble(keys: RepoKeys): { parts: Buffer[]; entries: PackEntry[]; sizeBytes: number } {
     const header = encodeEntries(this.list);
     const sealedHeader = seal(keys, header, HEADER_AAD);
     const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
@@ -50,9 +62,7 @@ export class PackBuilder {
     trailer.writeUInt32LE(PACK_VERSION, 4);
     PACK_MAGIC.copy(trailer, 8);
     const parts = [...this.parts, sealedHeader, trailer];
-    const hash = createHash('sha256');
-    for (const p of parts) hash.update(p);
-    return { packId: hash.digest('hex'), parts, entries: this.list, sizeBytes: this.offset + sealedHeader.length + PACK_TRAILER_BYTES };
+    return { parts, entries: this.list, sizeBytes: this.offset + sealedHeader.length + PACK_TRAILER_BYTES };
   }
 }
 

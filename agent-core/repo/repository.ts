@@ -6,11 +6,11 @@ import zstd from 'zstd-napi';
 import { z } from 'zod';
 import { StrataError } from '../api/errors.js';
 import type { RepoBackend } from './backend.js';
-import { deriveKeys, hmac, newKdfParams, newKeys, passwordKey, seal, unseal, unwrapKeys, wrapKeys, type KdfParams, type RepoKeys } from './crypto.js';
+import { deriveKeys, hmac, newKdfParams, newKeys, passwordKey, unseal, unwrapKeys, wrapKeys, type KdfParams, type RepoKeys } from './crypto.js';
 import { BlobType, Compression, DEFAULTS, LABELS, REPO_FORMAT_VERSION, REPO_MAGIC } from './format.js';
 import { decodeIndex, encodeIndex, MasterIndex, type IndexedBlob, type PackListing } from './index-file.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
-import { blobAad, PackBuilder } from './pack.js';
+import { blobAad, PackBuilder, sealBlob } from './pack.js';
 import { RepoLock } from './lock.js';
 
 export const RepoConfigSchema = z.object({
@@ -228,6 +228,9 @@ export class BlobWriter {
   private readonly indexFiles: string[] = [];
   private readonly listings: PackListing[] = [];
   private chain: Promise<void> = Promise.resolve();
+  /** The first failed pack or index write, reported on the next add. */
+  private error: unknown = null;
+  private flushing = 0;
   /** Bytes this writer added to the repository (packs and index files). */
   bytesStored = 0;
 
@@ -238,17 +241,22 @@ export class BlobWriter {
     return this.pending.has(idHex) || this.repo.index.has(idHex);
   }
 
+  /**
+   * Queues a blob. Resolves at once while at most two full packs are still being written, so pack
+   * writes (and their fsyncs) overlap the caller's work; beyond that it waits, bounding memory.
+   */
   add(type: BlobType, compression: Compression, idHex: string, sealed: Buffer, rawLength: number): Promise<void> {
-    if (this.has(idHex)) return this.chain;
-    this.pending.add(idHex);
-    this.pack.add(type, compression, Buffer.from(idHex, 'hex'), sealed, rawLength);
-    if (this.pack.sizeBytes >= this.repo.config.packTargetBytes) this.flushPack();
-    return this.chain;
+    if (!this.has(idHex)) {
+      this.pending.add(idHex);
+      this.pack.add(type, compression, Buffer.from(idHex, 'hex'), sealed, rawLength);
+      if (this.pack.sizeBytes >= this.repo.config.packTargetBytes) this.flushPack();
+    }
+    return this.backpressure();
   }
 
   /** Compresses (when it helps), seals and adds a blob; for small blobs made on the main thread. */
   addPlain(type: BlobType, idHex: string, raw: Buffer, compress: boolean): Promise<void> {
-    if (this.has(idHex)) return this.chain;
+    if (this.has(idHex)) return this.backpressure();
     let body = raw;
     let compression: Compression = Compression.none;
     if (compress) {
@@ -266,6 +274,7 @@ export class BlobWriter {
     if (this.pack.count === 0) return;
     const full = this.pack;
     this.pack = new PackBuilder();
+    this.flushing++;
     this.chain = this.chain.then(async () => {
       const { packId, parts, entries, sizeBytes } = full.finish(this.repo.keys);
       await this.repo.backend.save('data', packId, parts);
@@ -277,7 +286,17 @@ export class BlobWriter {
       this.indexFiles.push(index.name);
       this.bytesStored += sizeBytes + index.bytes.length;
       for (const e of entries) this.pending.delete(e.id.toString('hex'));
+      this.flushing--;
     });
+    // A failed write must reach the caller on its next add, not only at finish().
+    this.chain.catch((err: unknown) => {
+      this.error ??= err;
+    });
+  }
+
+  private backpressure(): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    return this.flushing > 2 ? this.chain : Promise.resolve();
   }
 
   /** Writes the last pack and its index, then merges this writer's index files into one. */
@@ -296,9 +315,4 @@ export class BlobWriter {
       this.bytesStored += merged.bytes.length - removed;
     }
   }
-}
-
-
-export function sealBlob(keys: RepoKeys, type: BlobType, idHex: string, body: Uint8Array): Buffer {
-  return seal(keys, body, blobAad(type, Buffer.from(idHex, 'hex')));
 }

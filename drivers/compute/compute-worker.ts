@@ -5,8 +5,7 @@ import zstd from 'zstd-napi';
 import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
 import { deriveKeys, hmac, unseal } from '../../agent-core/repo/crypto.js';
 import { BlobType, Compression } from '../../agent-core/repo/format.js';
-import { blobAad } from '../../agent-core/repo/pack.js';
-import { sealBlob } from '../../agent-core/repo/repository.js';
+import { blobAad, sealBlob } from '../../agent-core/repo/pack.js';
 import { hashBlocks } from '../../native/index.js';
 
 export interface WorkerInit {

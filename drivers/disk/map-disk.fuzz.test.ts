@@ -37,6 +37,12 @@ class ReusingMemorySource implements BlockSource {
     return this.shared.subarray(0, length);
   }
 
+  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
+    const data = await this.read(offsetBytes, lengthBytes);
+    target.set(data, targetOffset);
+    return data.length;
+  }
+
   async allocatedExtents(): Promise<Extent[]> {
     return [{ startBytes: 0, lengthBytes: this.data.length }];
   }

@@ -34,6 +34,7 @@ function withSectorSize(source: FileSource, logicalSectorSize: number): BlockSou
     logicalSectorSize,
     physicalSectorSize: logicalSectorSize,
     read: (o, l) => source.read(o, l),
+    readInto: (t, to, l, o) => source.readInto(t, to, l, o),
     allocatedExtents: () => source.allocatedExtents(),
     adviseSequential: () => source.adviseSequential(),
     close: () => source.close(),

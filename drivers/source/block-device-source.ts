@@ -49,6 +49,12 @@ export class BlockDeviceSource implements BlockSource {
     return buf.subarray(offsetBytes - start, offsetBytes - start + length);
   }
 
+  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
+    const data = await this.read(offsetBytes, lengthBytes);
+    target.set(data, targetOffset);
+    return data.length;
+  }
+
   async allocatedExtents(): Promise<Extent[]> {
     return [{ startBytes: 0, lengthBytes: this.sizeBytes }];
   }

@@ -26,6 +26,17 @@ export class FileSource implements BlockSource {
     return readFully(this.handle, offsetBytes, Math.max(0, Math.min(lengthBytes, this.sizeBytes - offsetBytes)));
   }
 
+  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
+    const length = Math.max(0, Math.min(lengthBytes, this.sizeBytes - offsetBytes));
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await this.handle.read(target, targetOffset + done, length - done, offsetBytes + done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return done;
+  }
+
   async allocatedExtents(): Promise<Extent[]> {
     const out: Extent[] = [];
     const fd = this.handle.fd;

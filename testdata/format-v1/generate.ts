@@ -16,7 +16,7 @@ import { encodeManifest, type Manifest } from '../../agent-core/repo/manifest.js
 import { encodeMapPage, splitIntoPages, type DecodedMapPage, type MapExtent } from '../../agent-core/repo/map-page.js';
 import { PackBuilder } from '../../agent-core/repo/pack.js';
 import type { RepoConfig } from '../../agent-core/repo/repository.js';
-import { sealBlob } from '../../agent-core/repo/repository.js';
+import { sealBlob } from '../../agent-core/repo/pack.js';
 
 export const GOLDEN_DIR = import.meta.dirname;
 export const PLAIN_DIR = path.join(GOLDEN_DIR, 'plain');
