@@ -68,7 +68,7 @@ export const logicalSectorSize = (fd: number): number => addon().logicalSectorSi
 /** The device's internal write unit (BLKPBSZGET); writes aligned to it avoid read-modify-write. */
 export const physicalSectorSize = (fd: number): number => addon().physicalSectorSize(fd);
 /** Reads from an O_DIRECT fd into aligned memory on the thread pool; offset and length sector-aligned. */
-export const readDirect = (fd: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> => addon().readDirect(fd, offsetBytes, lengthBytes);
+export const readDirect = async (fd: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> => addon().readDirect(fd, offsetBytes, lengthBytes);
 /** Tells the kernel how a range will be read, so it reads ahead or drops pages we will not reuse. */
 export const fadvise = (fd: number, offsetBytes: number, lengthBytes: number, advice: FadviseAdvice): void => addon().fadvise(fd, offsetBytes, lengthBytes, advice);
 /** Next offset holding data at or after offsetBytes, or -1 if only a hole remains (sparse files). */
