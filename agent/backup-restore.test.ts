@@ -27,6 +27,15 @@ function treeHash(dir: string): Map<string, string> {
   return out;
 }
 
+/** Mounts both images read-only and expects the same files with the same bytes. */
+function expectSameFiles(scratch: Scratch, expected: string, actual: string): void {
+  const a = scratch.mount(expected, ['-o', 'loop,ro']);
+  const b = scratch.mount(actual, ['-o', 'loop,ro']);
+  expect(treeHash(b)).toEqual(treeHash(a));
+  scratch.umount(a);
+  scratch.umount(b);
+}
+
 /** 4 KiB blocks that differ between two images of the same size. */
 function changedBytes(a: string, b: string): number {
   const fa = openSync(a, 'r');
@@ -94,11 +103,7 @@ describe('backup and restore of an ext4 image', () => {
     // Sparse where the source had unused space.
     expect(statSync(target).blocks * 512).toBeLessThan(64 * MiB);
     run('e2fsck', ['-fn', target]);
-    const a = scratch.mount(image, ['-o', 'loop,ro']);
-    const b = scratch.mount(target, ['-o', 'loop,ro']);
-    expect(treeHash(b)).toEqual(treeHash(a));
-    scratch.umount(a);
-    scratch.umount(b);
+    expectSameFiles(scratch, image, target);
   });
 
   it('an incremental after small scattered changes stores at most 1.3x the changed bytes and restores exactly', () => {
@@ -127,11 +132,7 @@ describe('backup and restore of an ext4 image', () => {
     const target = scratch.path('restored-2.img');
     expect(strata(['restore', (s.snapshot as string).slice(0, 10), '--repo', repo, '--target', target], env).status).toBe(0);
     run('e2fsck', ['-fn', target]);
-    const a = scratch.mount(image, ['-o', 'loop,ro']);
-    const b = scratch.mount(target, ['-o', 'loop,ro']);
-    expect(treeHash(b)).toEqual(treeHash(a));
-    scratch.umount(a);
-    scratch.umount(b);
+    expectSameFiles(scratch, image, target);
   });
 
   it('snapshots lists both with the first as the parent of the second, and catalog rebuild recreates them', () => {

@@ -51,10 +51,15 @@ step('inspect', ['inspect', image]);
 if (!existsSync(path.join(repo, 'config'))) step('init', ['init', '--repo', repo]);
 step('first backup', ['backup', image, '--repo', repo, '--tag', 'demo']);
 
-// Change a little: edit one document and add one.
-appendFileSync(path.join(content, 'documents', 'report-3.txt'), 'Revised figures.\n'.repeat(100));
-writeFileSync(path.join(content, 'documents', 'new-note.txt'), 'A new note.\n'.repeat(500));
-spawnSync('mkfs.ext4', ['-q', '-F', '-L', 'demo', '-d', content, image, '128M'], { stdio: 'inherit' });
+// Change a little, in place (debugfs writes into the image without mounting it): replace one
+// document with a longer version and add a new one.
+const report = path.join(content, 'documents', 'report-3.txt');
+appendFileSync(report, 'Revised figures.\n'.repeat(100));
+const note = path.join(content, 'documents', 'new-note.txt');
+writeFileSync(note, 'A new note.\n'.repeat(500));
+for (const cmd of ['rm /documents/report-3.txt', `write ${report} /documents/report-3.txt`, `write ${note} /documents/new-note.txt`]) {
+  spawnSync('debugfs', ['-w', '-R', cmd, image], { stdio: 'ignore' });
+}
 step('second backup', ['backup', image, '--repo', repo]);
 step('snapshots', ['snapshots', '--repo', repo]);
 step('verify', ['verify', '--repo', repo, '--read-data']);

@@ -77,14 +77,37 @@ export async function openTarget(path: string, options: TargetOptions): Promise<
   throw new StrataError('InvalidInput', `The target ${path} is neither a file nor a block device; give an image file path or a device such as /dev/sdc.`);
 }
 
-class FileTarget implements BlockTarget {
-  readonly kind = 'file' as const;
+/** Positional writes, sync and close over one open file handle. */
+abstract class HandleTarget implements BlockTarget {
+  abstract readonly kind: BlockTarget['kind'];
 
-  private constructor(
+  protected constructor(
     readonly path: string,
     readonly sizeBytes: number,
-    private readonly handle: FileHandle,
+    protected readonly handle: FileHandle,
   ) {}
+
+  async write(offsetBytes: number, data: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < data.length) {
+      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offsetBytes + done);
+      done += bytesWritten;
+    }
+  }
+
+  abstract zero(offsetBytes: number, lengthBytes: number): Promise<void>;
+
+  async sync(): Promise<void> {
+    await this.handle.sync();
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+}
+
+class FileTarget extends HandleTarget {
+  readonly kind = 'file' as const;
 
   static async open(path: string, options: TargetOptions, existingBytes: number): Promise<FileTarget> {
     if (existingBytes > 0) {
@@ -103,35 +126,13 @@ class FileTarget implements BlockTarget {
     return new FileTarget(path, options.sizeBytes, handle);
   }
 
-  async write(offsetBytes: number, data: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offsetBytes + done);
-      done += bytesWritten;
-    }
-  }
-
   async zero(): Promise<void> {
     // The file was emptied when opened: every range not written is already a hole.
   }
-
-  async sync(): Promise<void> {
-    await this.handle.sync();
-  }
-
-  async close(): Promise<void> {
-    await this.handle.close();
-  }
 }
 
-class DeviceTarget implements BlockTarget {
+class DeviceTarget extends HandleTarget {
   readonly kind = 'block-device' as const;
-
-  private constructor(
-    readonly path: string,
-    readonly sizeBytes: number,
-    private readonly handle: FileHandle,
-  ) {}
 
   static async open(path: string, options: TargetOptions, dev: string): Promise<DeviceTarget> {
     const mounts = mountsByDevice();
@@ -158,23 +159,7 @@ class DeviceTarget implements BlockTarget {
     return new DeviceTarget(path, size, handle);
   }
 
-  async write(offsetBytes: number, data: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
-      const { bytesWritten } = await this.handle.write(data, done, data.length - done, offsetBytes + done);
-      done += bytesWritten;
-    }
-  }
-
   async zero(offsetBytes: number, lengthBytes: number): Promise<void> {
     zeroOut(this.handle.fd, offsetBytes, lengthBytes);
-  }
-
-  async sync(): Promise<void> {
-    await this.handle.sync();
-  }
-
-  async close(): Promise<void> {
-    await this.handle.close();
   }
 }
