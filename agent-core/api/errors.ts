@@ -1,6 +1,6 @@
 // The error contract shared by every layer and every transport: a code, a retryable flag and a
-// sentence a person can act on. Expected failures carry no stack trace to the user.
-import { z } from 'zod';
+// sentence a person can act on. Expected failures carry no stack trace to the user. No zod here:
+// worker threads load this file, and the schemas live in error-schema.ts.
 
 export const ERROR_CODES = [
   'NotFound',
@@ -15,16 +15,14 @@ export const ERROR_CODES = [
   'Internal',
 ] as const;
 
-export const ErrorCodeSchema = z.enum(ERROR_CODES);
-export type ErrorCode = z.infer<typeof ErrorCodeSchema>;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
-/** The shape an error takes on the wire and in JSON output. */
-export const ErrorPayloadSchema = z.object({
-  code: ErrorCodeSchema,
-  message: z.string(),
-  retryable: z.boolean(),
-});
-export type ErrorPayload = z.infer<typeof ErrorPayloadSchema>;
+/** The shape an error takes on the wire and in JSON output (schema: error-schema.ts). */
+export interface ErrorPayload {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly retryable: boolean;
+}
 
 /** Exit status of the CLI for each code; 0 is success and 1 is reserved for "verification found problems". */
 export const EXIT_STATUS: Record<ErrorCode, number> = {

@@ -60,6 +60,11 @@ function open(stored: Uint8Array, type: BlobType, idHex: string, compression: Co
   return raw;
 }
 
+/** The buffer's memory, when it owns all of it (not a slice of Node's shared pool), to move instead of copy. */
+function transferable(buf: Buffer): ArrayBuffer[] {
+  return buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength && buf.buffer instanceof ArrayBuffer ? [buf.buffer] : [];
+}
+
 parentPort!.on('message', (msg: WorkerRequest) => {
   try {
     switch (msg.op) {
@@ -70,7 +75,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
       }
       case 'seal': {
         const r = seal(msg.sab, msg.offset, msg.length, msg.type, msg.idHex);
-        parentPort!.postMessage({ id: msg.id, ok: true, result: r });
+        parentPort!.postMessage({ id: msg.id, ok: true, result: r }, transferable(r.sealed));
         break;
       }
       case 'open': {
