@@ -22,5 +22,10 @@ export interface BlockCompute {
   seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string): Promise<SealedBlob>;
   /** Opens a stored blob: unseal, decompress, and for data check that its block digests give idHex. */
   open(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<Buffer>;
+  /**
+   * Opens a stored blob as `open` does, but returns only, for data, the stored-size (16-byte)
+   * digests of its blocks — what its digests blob must hold. For verify, which needs no bytes back.
+   */
+  check(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<{ digests16: Buffer | null }>;
   close(): Promise<void>;
 }

@@ -39,9 +39,20 @@ export async function runVerify(opts: {
   const { repo, compute } = opts;
   const problems: VerifyFinding[] = [];
   const warnings: VerifyFinding[] = [];
-  const problem = (object: string, err: unknown): void => {
-    problems.push({ object, problem: err instanceof Error ? toStrataError(err).message : String(err) });
+  const seen = new Set<string>();
+  const report = (list: VerifyFinding[], object: string, text: string): void => {
+    // A chunk missing from many extents is one problem, not thousands.
+    const key = `${object}\n${text}`;
+    if (seen.has(key)) return;
+    seen.add(key);
+    list.push({ object, problem: text });
   };
+  const problem = (object: string, err: unknown): void => {
+    report(problems, object, err instanceof Error ? toStrataError(err).message : String(err));
+  };
+  /** Digests recomputed from each data blob, and each digests blob as stored, to compare at the end. */
+  const expectedDigests = new Map<string, { chunkId: string; digests16: Buffer }>();
+  const storedDigests = new Map<string, Buffer>();
   let bytesRead = 0;
 
   // 1. Index files, each on its own so one bad file does not hide the others.
@@ -79,7 +90,8 @@ export async function runVerify(opts: {
     try {
       const size = await repo.backend.size('data', packId);
       const whole = opts.readData ? await repo.backend.load('data', packId) : null;
-      if (whole && createHash('sha256').update(whole).digest('hex') !== packId) throw new Error('its content does not match its name (bytes changed on disk)');
+      // Report and go on: the blob checks below then name what inside the pack was damaged.
+      if (whole && createHash('sha256').update(whole).digest('hex') !== packId) report(problems, object, 'does not match its name: its bytes changed on disk.');
       const tailLength = Math.min(size, 1 << 20);
       const tail = whole ? whole : await repo.backend.load('data', packId, size - tailLength, tailLength);
       bytesRead += whole ? whole.length : tail.length;
@@ -105,8 +117,14 @@ export async function runVerify(opts: {
           const id = e.id.toString('hex');
           try {
             const stored = whole.subarray(e.offset, e.offset + e.storedLength);
-            const raw = await compute.open(Buffer.from(stored), e.type, id, e.compression, e.rawLength);
-            if (e.type === BlobType.map && repo.mapPageId(raw) !== id) throw new Error('its content does not match its id');
+            if (e.type === BlobType.data) {
+              const { digests16 } = await compute.check(Buffer.from(stored), e.type, id, e.compression, e.rawLength);
+              expectedDigests.set(repo.digestsBlobId(id), { chunkId: id, digests16: digests16! });
+            } else {
+              const raw = await compute.open(Buffer.from(stored), e.type, id, e.compression, e.rawLength);
+              if (e.type === BlobType.map && repo.mapPageId(raw) !== id) throw new Error('its content does not match its id');
+              if (e.type === BlobType.digests) storedDigests.set(id, raw);
+            }
           } catch (err) {
             problem(`blob ${id} (${BLOB_TYPE_NAMES[e.type]}) in pack ${packId}`, err);
           }
@@ -120,6 +138,13 @@ export async function runVerify(opts: {
     opts.onProgress?.({ phase: 'verify', bytesDone: packsDone, bytesTotal: totalPacks, elapsedMs: performance.now() - started });
   }
 
+  for (const [digestsId, { chunkId, digests16 }] of expectedDigests) {
+    const stored = storedDigests.get(digestsId);
+    if (stored && !stored.equals(digests16)) {
+      report(problems, `blob ${digestsId} (digests)`, `does not match the data of chunk ${chunkId}; incrementals compared against it could miss changes — run a backup with --full.`);
+    }
+  }
+
   // 3. Snapshots: every page and every chunk they name is indexed, with its digests.
   const snapshots = await repo.backend.list('snapshots');
   for (const id of snapshots) {
@@ -129,7 +154,7 @@ export async function runVerify(opts: {
       for (const [, , pageId] of manifest.pages) {
         const entry = index.get(pageId);
         if (!entry || entry.type !== BlobType.map) {
-          problems.push({ object, problem: `needs map page ${pageId}, which is not in the index.` });
+          report(problems, object, `needs map page ${pageId}, which is not in the index.`);
           continue;
         }
         const page = decodeMapPage(repo.openBlob(pageId, entry, await repo.backend.load('data', entry.packId, entry.offset, entry.storedLength), BlobType.map), `Map page ${pageId}`);
@@ -137,11 +162,11 @@ export async function runVerify(opts: {
           if (e.kind !== ExtentKind.data) continue;
           const chunk = index.get(e.chunkId!);
           if (!chunk || chunk.type !== BlobType.data) {
-            problems.push({ object, problem: `needs chunk ${e.chunkId}, which is not in the index.` });
+            report(problems, object, `needs chunk ${e.chunkId}, which is not in the index.`);
           } else if (e.offsetInChunkBytes! + e.lengthBytes > chunk.rawLength) {
-            problems.push({ object, problem: `points past the end of chunk ${e.chunkId}.` });
+            report(problems, object, `points past the end of chunk ${e.chunkId}.`);
           } else if (!index.has(repo.digestsBlobId(e.chunkId!))) {
-            problems.push({ object, problem: `needs the digests of chunk ${e.chunkId}, which are not in the index.` });
+            report(problems, object, `needs the digests of chunk ${e.chunkId}, which are not in the index.`);
           }
         }
       }

@@ -4,7 +4,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import zstd from 'zstd-napi';
 import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
 import { deriveKeys, hmac, unseal } from '../../agent-core/repo/crypto.js';
-import { BlobType, Compression } from '../../agent-core/repo/format.js';
+import { BlobType, Compression, STORED_DIGEST_BYTES } from '../../agent-core/repo/format.js';
 import { blobAad, sealBlob } from '../../agent-core/repo/pack.js';
 import { hashBlocks } from '../../native/index.js';
 
@@ -18,7 +18,7 @@ export interface WorkerInit {
 export type WorkerRequest =
   | { id: number; op: 'hash'; sab: SharedArrayBuffer; runs: [number, number][] }
   | { id: number; op: 'seal'; sab: SharedArrayBuffer; offset: number; length: number; type: BlobType; idHex: string }
-  | { id: number; op: 'open'; stored: Uint8Array; type: BlobType; idHex: string; compression: Compression; rawLength: number };
+  | { id: number; op: 'open' | 'check'; stored: Uint8Array; type: BlobType; idHex: string; compression: Compression; rawLength: number };
 
 const init = workerData as WorkerInit;
 const keys = deriveKeys(init.encKey ? Buffer.from(init.encKey) : null, Buffer.from(init.idKey));
@@ -42,7 +42,7 @@ function seal(sab: SharedArrayBuffer, offset: number, length: number, type: Blob
   return { sealed: sealBlob(keys, type, idHex, body), compression: useZ ? Compression.zstd : Compression.none, rawLength: length };
 }
 
-function open(stored: Uint8Array, type: BlobType, idHex: string, compression: Compression, rawLength: number): Buffer {
+function open(stored: Uint8Array, type: BlobType, idHex: string, compression: Compression, rawLength: number): { raw: Buffer; digests: Buffer | null } {
   const plain = unseal(keys, stored, blobAad(type, Buffer.from(idHex, 'hex')), `Blob ${idHex}`);
   let raw: Buffer;
   try {
@@ -51,13 +51,20 @@ function open(stored: Uint8Array, type: BlobType, idHex: string, compression: Co
     throw new StrataError('Corrupt', `Blob ${idHex} does not decompress; the repository is damaged (run \`strata verify --read-data\`).`, { cause });
   }
   if (raw.length !== rawLength) throw new StrataError('Corrupt', `Blob ${idHex} has ${raw.length} bytes where ${rawLength} were stored; the repository is damaged.`);
-  if (type === BlobType.data) {
-    const { digests } = hashBlocks(raw, init.blockSizeBytes, keys.blockKey);
-    if (hmac(keys.idKey, digests).toString('hex') !== idHex) {
-      throw new StrataError('Corrupt', `Chunk ${idHex} does not match its id: its content was altered or damaged (run \`strata verify --read-data\`).`);
-    }
+  if (type !== BlobType.data) return { raw, digests: null };
+  const { digests } = hashBlocks(raw, init.blockSizeBytes, keys.blockKey);
+  if (hmac(keys.idKey, digests).toString('hex') !== idHex) {
+    throw new StrataError('Corrupt', `Chunk ${idHex} does not match its id: its content was altered or damaged (run \`strata verify --read-data\`).`);
   }
-  return raw;
+  return { raw, digests };
+}
+
+/** The first STORED_DIGEST_BYTES of each 32-byte digest: what a digests blob holds. */
+function truncateDigests(digests: Buffer): Buffer {
+  const n = digests.length / 32;
+  const out = Buffer.alloc(n * STORED_DIGEST_BYTES);
+  for (let i = 0; i < n; i++) digests.copy(out, i * STORED_DIGEST_BYTES, i * 32, i * 32 + STORED_DIGEST_BYTES);
+  return out;
 }
 
 /** The buffer's memory, when it owns all of it (not a slice of Node's shared pool), to move instead of copy. */
@@ -79,8 +86,13 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         break;
       }
       case 'open': {
-        const r = open(msg.stored, msg.type, msg.idHex, msg.compression, msg.rawLength);
-        parentPort!.postMessage({ id: msg.id, ok: true, result: r });
+        const { raw } = open(msg.stored, msg.type, msg.idHex, msg.compression, msg.rawLength);
+        parentPort!.postMessage({ id: msg.id, ok: true, result: raw }, transferable(raw));
+        break;
+      }
+      case 'check': {
+        const { digests } = open(msg.stored, msg.type, msg.idHex, msg.compression, msg.rawLength);
+        parentPort!.postMessage({ id: msg.id, ok: true, result: { digests16: digests ? truncateDigests(digests) : null } });
         break;
       }
     }

@@ -89,6 +89,11 @@ export class WorkerPool implements BlockCompute {
     return Buffer.from(r.buffer, r.byteOffset, r.byteLength);
   }
 
+  async check(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<{ digests16: Buffer | null }> {
+    const r = await this.call<{ digests16: Uint8Array | null }>({ op: 'check', stored, type, idHex, compression, rawLength });
+    return { digests16: r.digests16 ? Buffer.from(r.digests16.buffer, r.digests16.byteOffset, r.digests16.byteLength) : null };
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
