@@ -5,6 +5,7 @@ import { readFileSync, readdirSync, writeFileSync, truncateSync, existsSync } fr
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT_STATUS } from '../agent-core/api/errors.js';
+import { Catalog } from '../agent-core/catalog/catalog.js';
 import { makeContent, run, Scratch } from '../test-support/disk.js';
 import { strata, strataAsync, summaryOf } from '../test-support/cli.js';
 
@@ -152,6 +153,11 @@ describe('a backup killed with SIGKILL', () => {
     // What the killed run stored is reused, so less than everything is new.
     expect(s.bytesNew as number).toBeLessThan(160 * MiB - 16 * MiB);
     expect(readdirSync(path.join(repo, 'locks')).length).toBe(0);
+    // The killed run's job is not left "running" in the catalog.
+    const catalog = await Catalog.open(path.join(env.STRATA_STATE_DIR, 'catalog.sqlite'));
+    const jobs = await catalog.listJobs();
+    await catalog.close();
+    expect(jobs.map((j) => j.state).sort()).toEqual(['failed', 'succeeded']);
     const v = strata(['verify', '--repo', repo, '--read-data', '--json'], env);
     expect(v.status, v.stdout).toBe(0);
     const target = scratch.path('out.img');

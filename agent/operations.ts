@@ -38,6 +38,8 @@ export function defaultStateDir(): string {
 async function withCatalog<T>(ctx: AgentContext, fn: (c: Catalog) => Promise<T>): Promise<T> {
   const catalog = await Catalog.open(path.join(ctx.stateDir, 'catalog.sqlite'));
   try {
+    // Jobs whose process died (kill -9, power loss) would otherwise show as running forever.
+    await catalog.markAbandonedJobs();
     return await fn(catalog);
   } finally {
     await catalog.close();
