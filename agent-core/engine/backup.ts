@@ -280,8 +280,8 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
     }
 
     // Emit the window's extents in disk order.
-    const chunkAt = new Map<number, { first: number; id: string }>();
-    for (const c of chunks) for (let b = c.first; b < c.first + c.count; b++) chunkAt.set(b, c);
+    const chunkOf = new Int32Array(w.blocks).fill(-1);
+    chunks.forEach((c, i) => chunkOf.fill(i, c.first, c.first + c.count));
     for (let b = 0; b < w.blocks; ) {
       const c = cls[b]!;
       let e = b + 1;
@@ -289,8 +289,7 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
         const pe = parent!.extentOf[b]!;
         while (e < w.blocks && cls[e] === C_SAME && parent!.extentOf[e] === pe) e++;
       } else if (c === C_NEW) {
-        const ch = chunkAt.get(b)!;
-        while (e < w.blocks && cls[e] === C_NEW && chunkAt.get(e) === ch) e++;
+        while (e < w.blocks && chunkOf[e] === chunkOf[b]) e++;
       } else {
         while (e < w.blocks && cls[e] === c) e++;
       }
@@ -302,7 +301,7 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
         const pe = parentView!.extents[parent!.extentOf[b]!]!;
         push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: pe.chunkId!, offsetInChunkBytes: pe.offsetInChunkBytes! + (start - pe.startBytes) });
       } else {
-        const ch = chunkAt.get(b)!;
+        const ch = chunks[chunkOf[b]!]!;
         push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: ch.id, offsetInChunkBytes: (b - ch.first) * bs });
       }
       b = e;
