@@ -1,10 +1,20 @@
-// Typed wrapper of the strata_native addon (Node-API, so the same build loads in Node and
-// Electron). If the addon is missing, every function throws one sentence naming what to do.
+// Typed wrapper of the strata_native addon (Node-API, so one build loads in Node, Electron and
+// worker threads). If the addon is missing, every function throws one sentence saying what to do.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
 export type FadviseAdvice = 'normal' | 'sequential' | 'random' | 'willneed' | 'dontneed' | 'noreuse';
+
+/** How hashBlocks computes: two blocks at a time on x86 SHA extensions, or OpenSSL's EVP anywhere. */
+export type HashEngine = 'sha-ni-x2' | 'openssl-evp';
+
+export interface BlockHashes {
+  /** 32 bytes per block, in block order. */
+  readonly digests: Buffer;
+  /** 1 where the block is all zero bytes, else 0; one entry per block. */
+  readonly zeroMask: Uint8Array;
+}
 
 interface Addon {
   addonVersion(): string;
@@ -21,74 +31,108 @@ interface Addon {
   cloneRange(srcFd: number, srcOffsetBytes: number, lengthBytes: number, dstFd: number, dstOffsetBytes: number): void;
   punchHole(fd: number, offsetBytes: number, lengthBytes: number): void;
   zeroOut(fd: number, offsetBytes: number, lengthBytes: number): void;
-  hashBlocks(data: Uint8Array, blockSizeBytes: number, key: Uint8Array): { digests: Buffer; zeroMask: Uint8Array };
+  hashBlocks(data: Uint8Array, blockSizeBytes: number, key: Uint8Array, engine?: HashEngine): BlockHashes;
+  hashEngine(): HashEngine;
 }
 
-const ADDON_PATH = path.join('native', 'build', 'Release', 'strata_native.node');
+/** Where the build puts the addon, relative to the project root. */
+export const ADDON_RELATIVE_PATH = 'native/build/Release/strata_native.node';
 
-/** The project root: the nearest ancestor holding the built addon (source and dist/ layouts alike). */
+/**
+ * The sentence every function throws when the addon cannot be used. foundAt is the file when it
+ * exists but does not load (a stale build, a missing libcrypto), null when it was never built.
+ */
+export function missingAddonMessage(cause: string, foundAt: string | null = null): string {
+  const needs = "it needs g++, make, python3, Node's headers and libssl-dev";
+  if (foundAt === null) {
+    return `Strata's native addon (${ADDON_RELATIVE_PATH}) is not built: run \`npm run build:native\` (${needs}): ${cause}`;
+  }
+  return `Strata's native addon (${foundAt}) does not load: rebuild it with \`npm run build:native\` (${needs}): ${cause}`;
+}
+
+/** The built addon in the nearest ancestor of start that has one: the same search works from native/ and dist/native/. */
 function findAddon(start: string): string | null {
   for (let dir = start; ; dir = path.dirname(dir)) {
-    const candidate = path.join(dir, ADDON_PATH);
+    const candidate = path.join(dir, ...ADDON_RELATIVE_PATH.split('/'));
     if (existsSync(candidate)) return candidate;
     if (path.dirname(dir) === dir) return null;
   }
 }
 
-export function missingAddonMessage(cause: string): string {
-  return `Strata's native addon (${ADDON_PATH}) is not built or does not load: run \`npm run build:native\` (it needs g++, make, python3, Node's headers and libssl-dev): ${cause}`;
-}
-
-function load(): { addon: Addon | null; error: string | null } {
+function load(): { addon: Addon } | { error: string } {
   const file = findAddon(import.meta.dirname);
-  if (!file) return { addon: null, error: missingAddonMessage('the file does not exist') };
+  if (file === null) return { error: missingAddonMessage(`no ${ADDON_RELATIVE_PATH} above ${import.meta.dirname}`) };
   try {
-    return { addon: createRequire(import.meta.url)(file) as Addon, error: null };
+    return { addon: createRequire(import.meta.url)(file) as Addon };
   } catch (err) {
-    return { addon: null, error: missingAddonMessage((err as Error).message) };
+    return { error: missingAddonMessage(err instanceof Error ? err.message : String(err), file) };
   }
 }
 
 const loaded = load();
 
 function addon(): Addon {
-  if (!loaded.addon) throw new Error(loaded.error!);
-  return loaded.addon;
+  if ('addon' in loaded) return loaded.addon;
+  throw Object.assign(new Error(loaded.error), { code: 'ERR_STRATA_NATIVE_MISSING' });
 }
 
+/** Lets callers offer a slower path (or a clear message) instead of failing on first use. */
 export function nativeAvailable(): boolean {
-  return loaded.addon !== null;
+  return 'addon' in loaded;
 }
 
+/** Names the build in logs and bug reports, so a stale addon is visible. */
 export const addonVersion = (): string => addon().addonVersion();
-/** Size of a block device in bytes (BLKGETSIZE64). */
+
+/** A block device's size in bytes (BLKGETSIZE64): stat reports 0 for devices. */
 export const deviceSizeBytes = (fd: number): number => addon().deviceSizeBytes(fd);
-/** Smallest addressable unit of a block device (BLKSSZGET): 512 or 4096. */
+
+/** The device's smallest addressable unit (BLKSSZGET), 512 or 4096: O_DIRECT I/O must align to it. */
 export const logicalSectorSize = (fd: number): number => addon().logicalSectorSize(fd);
-/** The device's internal write unit (BLKPBSZGET); writes aligned to it avoid read-modify-write. */
+
+/** The device's internal write unit (BLKPBSZGET): writes aligned to it avoid read-modify-write. */
 export const physicalSectorSize = (fd: number): number => addon().physicalSectorSize(fd);
-/** Reads from an O_DIRECT fd into aligned memory on the thread pool; offset and length sector-aligned. */
-export const readDirect = async (fd: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> => addon().readDirect(fd, offsetBytes, lengthBytes);
-/** Tells the kernel how a range will be read, so it reads ahead or drops pages we will not reuse. */
-export const fadvise = (fd: number, offsetBytes: number, lengthBytes: number, advice: FadviseAdvice): void => addon().fadvise(fd, offsetBytes, lengthBytes, advice);
-/** Next offset holding data at or after offsetBytes, or -1 if only a hole remains (sparse files). */
+
+/** O_DIRECT read on the thread pool into 4096-aligned memory, so a backup neither fills nor trusts the page cache; sector-aligned ranges only (EINVAL), short only at the end. */
+export const readDirect = async (fd: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> =>
+  addon().readDirect(fd, offsetBytes, lengthBytes);
+
+/** Tells the kernel how a range will be read (length 0 = to the end), so it reads ahead or drops pages. */
+export const fadvise = (fd: number, offsetBytes: number, lengthBytes: number, advice: FadviseAdvice): void =>
+  addon().fadvise(fd, offsetBytes, lengthBytes, advice);
+
+/** The first offset at or after offsetBytes that holds data, or -1 if only holes remain: sparse images skip holes. */
 export const seekData = (fd: number, offsetBytes: number): number => addon().seekData(fd, offsetBytes);
-/** Next hole at or after offsetBytes (the end of the file counts as a hole), or -1. */
+
+/** The first hole at or after offsetBytes (the end of the file counts as one), or -1 past the end. */
 export const seekHole = (fd: number, offsetBytes: number): number => addon().seekHole(fd, offsetBytes);
-/** Freezes a mounted filesystem (fd of its mount point) so its blocks stop changing. */
+
+/** Freezes the filesystem mounted at fd's directory (FIFREEZE) so its blocks hold still for a snapshot; EBUSY if frozen. */
 export const freeze = (fd: number): void => addon().freeze(fd);
+
+/** Lets a frozen filesystem write again (FITHAW); EINVAL if it was not frozen. */
 export const thaw = (fd: number): void => addon().thaw(fd);
-/** Makes dst share src's blocks (reflink) where the filesystem can (XFS, btrfs). */
+
+/** Makes dstFd share all of srcFd's blocks (FICLONE reflink): an instant copy on XFS and btrfs, EOPNOTSUPP elsewhere. */
 export const cloneFile = (srcFd: number, dstFd: number): void => addon().cloneFile(srcFd, dstFd);
+
+/** Shares one block-aligned range of srcFd into dstFd (FICLONERANGE): copies a chunk without moving bytes. */
 export const cloneRange = (srcFd: number, srcOffsetBytes: number, lengthBytes: number, dstFd: number, dstOffsetBytes: number): void =>
   addon().cloneRange(srcFd, srcOffsetBytes, lengthBytes, dstFd, dstOffsetBytes);
-/** Deallocates a range of a file, keeping its size: the range reads as zeros. */
+
+/** Deallocates a range of a file and keeps its size, so the range reads as zeros and costs no space. */
 export const punchHole = (fd: number, offsetBytes: number, lengthBytes: number): void => addon().punchHole(fd, offsetBytes, lengthBytes);
-/** Zeroes a range of a block device (BLKZEROOUT), offloaded to the device where it can. */
+
+/** Zeroes a sector-aligned range of a block device (BLKZEROOUT), offloaded to the device where it can. */
 export const zeroOut = (fd: number, offsetBytes: number, lengthBytes: number): void => addon().zeroOut(fd, offsetBytes, lengthBytes);
-/**
- * HMAC-SHA256 of every blockSizeBytes block of data (the last may be shorter), 32 bytes each,
- * and a flag per block that is 1 when the block is all zeros. Synchronous: call it off the main thread.
- */
-export const hashBlocks = (data: Uint8Array, blockSizeBytes: number, key: Uint8Array): { digests: Buffer; zeroMask: Uint8Array } =>
+
+/** HMAC-SHA256(key, block) per block (the last may be short) plus zero flags: change detection in one synchronous call, made from worker threads. */
+export const hashBlocks = (data: Uint8Array, blockSizeBytes: number, key: Uint8Array): BlockHashes =>
   addon().hashBlocks(data, blockSizeBytes, key);
+
+/** The engine hashBlocks uses on this CPU, for logs and benchmarks. */
+export const hashEngine = (): HashEngine => addon().hashEngine();
+
+/** hashBlocks on a chosen engine, so tests and benchmarks cover both; EOPNOTSUPP if this CPU lacks it. */
+export const hashBlocksWith = (engine: HashEngine, data: Uint8Array, blockSizeBytes: number, key: Uint8Array): BlockHashes =>
+  addon().hashBlocks(data, blockSizeBytes, key, engine);

@@ -70,6 +70,17 @@ export class Scratch {
     return dev;
   }
 
+  /**
+   * Adds partition `number` to a loop device with BLKPG (addpart), which needs no partition-table
+   * support in the kernel; removed at cleanup. Returns the partition's device path.
+   */
+  partition(dev: string, number: number, startBytes: number, sizeBytes: number): string {
+    requireRoot();
+    run('addpart', [dev, String(number), String(startBytes / 512), String(sizeBytes / 512)]);
+    this.defer(() => execFileSync('delpart', [dev, String(number)], { stdio: 'ignore' }));
+    return `${dev}p${number}`;
+  }
+
   /** Mounts dev (or an image file through -o loop) on a fresh directory; unmounted at cleanup. */
   mount(dev: string, options: string[] = []): string {
     requireRoot();

@@ -1,11 +1,14 @@
 // A block device as a BlockSource: geometry from ioctls, reads with O_DIRECT into aligned memory
-// so a backup neither pollutes nor trusts the page cache; buffered reads where O_DIRECT is refused.
+// so a backup neither evicts the page cache nor trusts it; buffered reads where O_DIRECT is refused.
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { toStrataError } from '../../agent-core/api/errors.js';
 import type { BlockSource } from '../../agent-core/block-source.js';
 import type { Extent } from '../../agent-core/extents.js';
-import { deviceSizeBytes, logicalSectorSize, physicalSectorSize, readDirect } from '../../native/index.js';
-import { readFully } from './file-source.js';
+import { deviceSizeBytes, fadvise, logicalSectorSize, physicalSectorSize, readDirect } from '../../native/index.js';
+import { clampLength, readFully, readFullyInto } from './file-source.js';
+
+export type DeviceIoMode = 'direct' | 'buffered';
 
 export class BlockDeviceSource implements BlockSource {
   readonly kind = 'block-device' as const;
@@ -13,7 +16,8 @@ export class BlockDeviceSource implements BlockSource {
   private constructor(
     readonly path: string,
     private readonly handle: FileHandle,
-    private readonly direct: boolean,
+    /** direct unless the device refused O_DIRECT; shown in logs because it changes cache behaviour. */
+    readonly ioMode: DeviceIoMode,
     readonly sizeBytes: number,
     readonly logicalSectorSize: number,
     readonly physicalSectorSize: number,
@@ -21,17 +25,17 @@ export class BlockDeviceSource implements BlockSource {
 
   static async open(path: string): Promise<BlockDeviceSource> {
     let handle: FileHandle;
-    let direct = true;
+    let ioMode: DeviceIoMode = 'direct';
     try {
       handle = await open(path, constants.O_RDONLY | constants.O_DIRECT);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
       handle = await open(path, constants.O_RDONLY);
-      direct = false;
+      ioMode = 'buffered';
     }
     try {
       const fd = handle.fd;
-      return new BlockDeviceSource(path, handle, direct, deviceSizeBytes(fd), logicalSectorSize(fd), physicalSectorSize(fd));
+      return new BlockDeviceSource(path, handle, ioMode, deviceSizeBytes(fd), logicalSectorSize(fd), physicalSectorSize(fd));
     } catch (err) {
       await handle.close();
       throw err;
@@ -39,27 +43,47 @@ export class BlockDeviceSource implements BlockSource {
   }
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    const length = Math.max(0, Math.min(lengthBytes, this.sizeBytes - offsetBytes));
-    if (!this.direct) return readFully(this.handle, offsetBytes, length);
-    // O_DIRECT needs sector alignment: read the aligned superset and slice.
-    const sector = this.logicalSectorSize;
-    const start = Math.floor(offsetBytes / sector) * sector;
-    const end = Math.min(this.sizeBytes, Math.ceil((offsetBytes + length) / sector) * sector);
-    const buf = await readDirect(this.handle.fd, start, end - start);
-    return buf.subarray(offsetBytes - start, offsetBytes - start + length);
+    const length = clampLength(offsetBytes, lengthBytes, this.sizeBytes);
+    try {
+      if (this.ioMode === 'buffered') return await readFully(this.handle, offsetBytes, length);
+      // O_DIRECT takes whole sectors: read the aligned superset (device sizes are whole sectors) and slice.
+      const sector = this.logicalSectorSize;
+      const start = Math.floor(offsetBytes / sector) * sector;
+      const end = Math.min(this.sizeBytes, Math.ceil((offsetBytes + length) / sector) * sector);
+      const buf = await readDirect(this.handle.fd, start, Math.max(0, end - start));
+      return buf.subarray(offsetBytes - start, offsetBytes - start + length);
+    } catch (err) {
+      throw toStrataError(err, `Reading ${this.path}`);
+    }
   }
 
   async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
+    if (this.ioMode === 'buffered') {
+      try {
+        return await readFullyInto(this.handle, target, targetOffset, clampLength(offsetBytes, lengthBytes, this.sizeBytes), offsetBytes);
+      } catch (err) {
+        throw toStrataError(err, `Reading ${this.path}`);
+      }
+    }
+    // The caller's memory is not sector-aligned, so O_DIRECT reads land in ours and are copied.
     const data = await this.read(offsetBytes, lengthBytes);
     target.set(data, targetOffset);
     return data.length;
   }
 
   async allocatedExtents(): Promise<Extent[]> {
+    // A device has no holes; which sectors matter is the filesystem's business (drivers/disk).
     return [{ startBytes: 0, lengthBytes: this.sizeBytes }];
   }
 
-  adviseSequential(): void {}
+  adviseSequential(): void {
+    if (this.ioMode === 'direct') return; // O_DIRECT bypasses the cache that advice steers
+    try {
+      fadvise(this.handle.fd, 0, 0, 'sequential');
+    } catch {
+      // Advice only.
+    }
+  }
 
   async close(): Promise<void> {
     await this.handle.close();

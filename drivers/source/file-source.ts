@@ -1,12 +1,17 @@
-// A regular image file as a BlockSource: positional reads, holes found with SEEK_DATA/SEEK_HOLE so
-// the engine never reads what the file does not store.
+// A regular image file as a BlockSource: positional reads, and holes found with SEEK_DATA/SEEK_HOLE
+// so the engine never reads what a sparse image does not store (holes read as zeros).
 import { open, type FileHandle } from 'node:fs/promises';
+import { toStrataError } from '../../agent-core/api/errors.js';
 import type { BlockSource } from '../../agent-core/block-source.js';
 import type { Extent } from '../../agent-core/extents.js';
-import { fadvise, seekData, seekHole } from '../../native/index.js';
+import { fadvise, nativeAvailable, seekData, seekHole } from '../../native/index.js';
+
+/** errno codes that mean "this filesystem cannot tell data from holes", not "the file is broken". */
+const NO_SEEK_DATA = new Set(['EINVAL', 'EOPNOTSUPP', 'ENOTSUP']);
 
 export class FileSource implements BlockSource {
   readonly kind = 'file' as const;
+  // Files have no sectors; 512 is the finest unit a disk image is ever cut into.
   readonly logicalSectorSize = 512;
   readonly physicalSectorSize = 512;
 
@@ -18,40 +23,47 @@ export class FileSource implements BlockSource {
 
   static async open(path: string): Promise<FileSource> {
     const handle = await open(path, 'r');
-    const st = await handle.stat();
-    return new FileSource(path, st.size, handle);
+    try {
+      return new FileSource(path, (await handle.stat()).size, handle);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
   }
 
   async read(offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-    return readFully(this.handle, offsetBytes, Math.max(0, Math.min(lengthBytes, this.sizeBytes - offsetBytes)));
+    try {
+      return await readFully(this.handle, offsetBytes, clampLength(offsetBytes, lengthBytes, this.sizeBytes));
+    } catch (err) {
+      throw toStrataError(err, `Reading ${this.path}`);
+    }
   }
 
   async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
-    const length = Math.max(0, Math.min(lengthBytes, this.sizeBytes - offsetBytes));
-    let done = 0;
-    while (done < length) {
-      const { bytesRead } = await this.handle.read(target, targetOffset + done, length - done, offsetBytes + done);
-      if (bytesRead === 0) break;
-      done += bytesRead;
+    try {
+      return await readFullyInto(this.handle, target, targetOffset, clampLength(offsetBytes, lengthBytes, this.sizeBytes), offsetBytes);
+    } catch (err) {
+      throw toStrataError(err, `Reading ${this.path}`);
     }
-    return done;
   }
 
   async allocatedExtents(): Promise<Extent[]> {
+    const whole = [{ startBytes: 0, lengthBytes: this.sizeBytes }];
+    if (!nativeAvailable()) return whole;
     const out: Extent[] = [];
     const fd = this.handle.fd;
     try {
-      for (let pos = 0; pos < this.sizeBytes; ) {
-        const data = seekData(fd, pos);
+      for (let at = 0; at < this.sizeBytes; ) {
+        const data = seekData(fd, at);
         if (data < 0 || data >= this.sizeBytes) break;
         const hole = seekHole(fd, data);
         const end = hole < 0 ? this.sizeBytes : Math.min(hole, this.sizeBytes);
         out.push({ startBytes: data, lengthBytes: end - data });
-        pos = end;
+        at = end;
       }
-    } catch {
-      // A filesystem without SEEK_DATA: every byte may hold data.
-      return [{ startBytes: 0, lengthBytes: this.sizeBytes }];
+    } catch (err) {
+      if (NO_SEEK_DATA.has((err as NodeJS.ErrnoException).code ?? '')) return whole;
+      throw toStrataError(err, `Finding the data in ${this.path}`);
     }
     return out;
   }
@@ -60,7 +72,7 @@ export class FileSource implements BlockSource {
     try {
       fadvise(this.handle.fd, 0, 0, 'sequential');
     } catch {
-      // advice only
+      // Advice only: a filesystem (or a missing addon) that ignores it reads just as correctly.
     }
   }
 
@@ -69,13 +81,24 @@ export class FileSource implements BlockSource {
   }
 }
 
-export async function readFully(handle: FileHandle, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(lengthBytes);
+/** lengthBytes cut to what remains of a source of sizeBytes after offsetBytes. */
+export function clampLength(offsetBytes: number, lengthBytes: number, sizeBytes: number): number {
+  return Math.max(0, Math.min(lengthBytes, sizeBytes - offsetBytes));
+}
+
+/** Reads until lengthBytes or the end of the file: one read may return less than asked. */
+export async function readFullyInto(handle: FileHandle, target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
   let done = 0;
   while (done < lengthBytes) {
-    const { bytesRead } = await handle.read(buf, done, lengthBytes - done, offsetBytes + done);
+    const { bytesRead } = await handle.read(target, targetOffset + done, lengthBytes - done, offsetBytes + done);
     if (bytesRead === 0) break;
     done += bytesRead;
   }
+  return done;
+}
+
+export async function readFully(handle: FileHandle, offsetBytes: number, lengthBytes: number): Promise<Buffer> {
+  const buf = Buffer.allocUnsafe(lengthBytes);
+  const done = await readFullyInto(handle, buf, 0, lengthBytes, offsetBytes);
   return done === lengthBytes ? buf : buf.subarray(0, done);
 }

@@ -1,4 +1,5 @@
-// Opens what the user named as a backup source: an image file or a block device.
+// Opens what the user named as a backup source: an image file or a block device, each with its
+// driver; anything else is refused with a sentence saying what to give instead.
 import { stat } from 'node:fs/promises';
 import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
 import type { BlockSource } from '../../agent-core/block-source.js';
@@ -11,15 +12,16 @@ export async function openSource(path: string): Promise<BlockSource> {
     st = await stat(path);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new StrataError('NotFound', `${path} does not exist; give an image file or a block device such as /dev/sdb.`);
+      throw new StrataError('NotFound', `The source ${path} does not exist; give a disk image file or a block device such as /dev/sdb.`);
     }
-    throw toStrataError(err, `Opening ${path}`);
+    throw toStrataError(err, `Opening the source ${path}`);
   }
   try {
     if (st.isFile()) return await FileSource.open(path);
     if (st.isBlockDevice()) return await BlockDeviceSource.open(path);
   } catch (err) {
-    throw toStrataError(err, `Opening ${path}`);
+    throw toStrataError(err, `Opening the source ${path}`);
   }
-  throw new StrataError('InvalidInput', `${path} is neither an image file nor a block device; give a disk image or a device such as /dev/sdb.`);
+  const what = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a character device' : 'neither a file nor a block device';
+  throw new StrataError('InvalidInput', `The source ${path} is ${what}; give a disk image file or a block device such as /dev/sdb.`);
 }

@@ -1,65 +1,25 @@
 // Opens a restore target after the checks that protect the user's data: an existing file is not
-// overwritten, a mounted or busy device is not touched (unless --force), and a device too small for
-// the snapshot is always refused.
-import { constants, readdirSync, readFileSync, existsSync } from 'node:fs';
-import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
+// overwritten and a mounted or busy device is not touched (unless --force), and a device too
+// small for the snapshot is always refused.
+import { constants } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
 import type { BlockTarget } from '../../agent-core/block-source.js';
-import { deviceSizeBytes, zeroOut } from '../../native/index.js';
+import { deviceSizeBytes, logicalSectorSize, punchHole, zeroOut } from '../../native/index.js';
+import { loopDevicesBackedBy, mountOfDevice } from './device-usage.js';
 
 export interface TargetOptions {
+  /** Bytes the snapshot will write: a new file gets this size, a device must hold at least this. */
   readonly sizeBytes: number;
+  /** Overwrite an existing file, a file behind a loop device, or a mounted device. */
   readonly force: boolean;
 }
 
-function devNumbers(rdev: number): string {
-  const major = Math.floor(rdev / 256) & 0xfff;
-  const minor = (rdev & 0xff) | ((Math.floor(rdev / 4096) & ~0xff) >>> 0);
-  return `${major}:${minor}`;
-}
-
-/** Where each device (major:minor) is mounted, from /proc/self/mountinfo. */
-function mountsByDevice(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const f = line.split(' ');
-    if (f.length > 4) out.set(f[2]!, f[4]!);
-  }
-  return out;
-}
-
-/** The device and its partitions, as major:minor. */
-function deviceAndPartitions(dev: string): string[] {
-  const out = [dev];
-  const dir = `/sys/dev/block/${dev}`;
-  try {
-    for (const name of readdirSync(dir)) {
-      if (existsSync(`${dir}/${name}/partition`)) out.push(readFileSync(`${dir}/${name}/dev`, 'utf8').trim());
-    }
-  } catch {
-    // no sysfs entry: only the device itself
-  }
-  return out;
-}
-
-/** Loop devices whose backing file is this path. */
-function loopsBackedBy(file: string): string[] {
-  const out: string[] = [];
-  try {
-    for (const name of readdirSync('/sys/block')) {
-      if (!name.startsWith('loop')) continue;
-      try {
-        const backing = readFileSync(`/sys/block/${name}/loop/backing_file`, 'utf8').trim();
-        if (backing === file) out.push(`/dev/${name}`);
-      } catch {
-        // not attached
-      }
-    }
-  } catch {
-    // no sysfs
-  }
-  return out;
-}
+/** Zeros are written in pieces of this size where the kernel cannot zero for us. */
+const ZERO_WRITE_BYTES = 1 << 20;
+/** One BLKZEROOUT call blocks the event loop; pieces of this size keep it responsive. */
+const ZERO_OUT_BYTES = 64 << 20;
 
 export async function openTarget(path: string, options: TargetOptions): Promise<BlockTarget> {
   let st;
@@ -69,15 +29,15 @@ export async function openTarget(path: string, options: TargetOptions): Promise<
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw toStrataError(err, `Opening the target ${path}`);
   }
   try {
-    if (!st || st.isFile()) return await FileTarget.open(path, options, st?.size ?? 0);
-    if (st.isBlockDevice()) return await DeviceTarget.open(path, options, devNumbers(st.rdev));
+    if (!st || st.isFile()) return await FileTarget.open(path, options, st?.size ?? null);
+    if (st.isBlockDevice()) return await DeviceTarget.open(path, options);
   } catch (err) {
     throw toStrataError(err, `Opening the target ${path}`);
   }
   throw new StrataError('InvalidInput', `The target ${path} is neither a file nor a block device; give an image file path or a device such as /dev/sdc.`);
 }
 
-/** Positional writes, sync and close over one open file handle. */
+/** Positional writes, sync and close over one open file handle, with errors as StrataErrors. */
 abstract class HandleTarget implements BlockTarget {
   abstract readonly kind: BlockTarget['kind'];
 
@@ -88,78 +48,162 @@ abstract class HandleTarget implements BlockTarget {
   ) {}
 
   async write(offsetBytes: number, data: Uint8Array): Promise<void> {
-    let done = 0;
-    while (done < data.length) {
+    try {
+      await this.writeAll(offsetBytes, data);
+    } catch (err) {
+      throw toStrataError(err, `Writing to ${this.path}`);
+    }
+  }
+
+  async zero(offsetBytes: number, lengthBytes: number): Promise<void> {
+    if (lengthBytes <= 0) return;
+    try {
+      await this.zeroRange(offsetBytes, lengthBytes);
+    } catch (err) {
+      throw toStrataError(err, `Zeroing part of ${this.path}`);
+    }
+  }
+
+  protected abstract zeroRange(offsetBytes: number, lengthBytes: number): Promise<void>;
+
+  async sync(): Promise<void> {
+    try {
+      await this.handle.sync();
+    } catch (err) {
+      throw toStrataError(err, `Flushing ${this.path}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.handle.close();
+  }
+
+  protected async writeAll(offsetBytes: number, data: Uint8Array): Promise<void> {
+    for (let done = 0; done < data.length; ) {
       const { bytesWritten } = await this.handle.write(data, done, data.length - done, offsetBytes + done);
       done += bytesWritten;
     }
   }
 
-  abstract zero(offsetBytes: number, lengthBytes: number): Promise<void>;
-
-  async sync(): Promise<void> {
-    await this.handle.sync();
-  }
-
-  async close(): Promise<void> {
-    await this.handle.close();
+  /** Zeros written through the page cache: the fallback for ranges the kernel cannot zero. */
+  protected async writeZeros(offsetBytes: number, lengthBytes: number): Promise<void> {
+    const zeros = Buffer.alloc(Math.min(lengthBytes, ZERO_WRITE_BYTES));
+    for (let done = 0; done < lengthBytes; done += zeros.length) {
+      await this.writeAll(offsetBytes + done, zeros.subarray(0, Math.min(zeros.length, lengthBytes - done)));
+    }
   }
 }
 
 class FileTarget extends HandleTarget {
   readonly kind = 'file' as const;
 
-  static async open(path: string, options: TargetOptions, existingBytes: number): Promise<FileTarget> {
-    if (existingBytes > 0) {
-      const loops = loopsBackedBy(await realpath(path));
-      if (loops.length > 0 && !options.force) {
-        throw new StrataError('DeviceBusy', `The target file ${path} is in use as ${loops.join(', ')}; detach it (losetup -d) first, or pass --force.`);
+  /** existingBytes is null when the file does not exist yet. */
+  static async open(filePath: string, options: TargetOptions, existingBytes: number | null): Promise<FileTarget> {
+    if (existingBytes !== null && !options.force) {
+      const loops = loopDevicesBackedBy(filePath);
+      if (loops.length > 0) {
+        throw new StrataError('DeviceBusy', `The target file ${filePath} is attached as ${loops.join(', ')}; detach it (losetup -d) first, or pass --force to overwrite it anyway.`);
       }
-      if (!options.force) {
-        throw new StrataError('InvalidInput', `The target file ${path} already exists; choose a new path or pass --force to overwrite it.`);
+      if (existingBytes > 0) {
+        throw new StrataError('InvalidInput', `The target file ${filePath} already exists; choose a new path or pass --force to overwrite it.`);
       }
     }
-    const handle = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
-    // Empty it first so every range the snapshot does not write is a hole (reads as zeros).
-    await handle.truncate(0);
-    await handle.truncate(options.sizeBytes);
-    return new FileTarget(path, options.sizeBytes, handle);
+    let handle: FileHandle;
+    try {
+      // O_EXCL for a new file: one created meanwhile by someone else is theirs, not ours to truncate.
+      handle = await open(filePath, constants.O_RDWR | constants.O_CREAT | (existingBytes === null ? constants.O_EXCL : 0), 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        throw new StrataError('NotFound', `The folder ${path.dirname(filePath)} of the target does not exist; create it first or choose another path.`);
+      }
+      throw err;
+    }
+    try {
+      // Empty, then sized: every range the restore does not write is a hole and reads as zeros.
+      await handle.truncate(0);
+      await handle.truncate(options.sizeBytes);
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    return new FileTarget(filePath, options.sizeBytes, handle);
   }
 
-  async zero(): Promise<void> {
-    // The file was emptied when opened: every range not written is already a hole.
+  protected async zeroRange(offsetBytes: number, lengthBytes: number): Promise<void> {
+    try {
+      punchHole(this.handle.fd, offsetBytes, lengthBytes);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'EOPNOTSUPP' && code !== 'ENOTSUP') throw err;
+      await this.writeZeros(offsetBytes, lengthBytes); // a filesystem without holes (vfat, …)
+    }
   }
 }
 
 class DeviceTarget extends HandleTarget {
   readonly kind = 'block-device' as const;
 
-  static async open(path: string, options: TargetOptions, dev: string): Promise<DeviceTarget> {
-    const mounts = mountsByDevice();
-    for (const d of deviceAndPartitions(dev)) {
-      const at = mounts.get(d);
-      if (at && !options.force) {
-        throw new StrataError('DeviceBusy', `The target ${path} (or a partition of it) is mounted at ${at}; unmount it first.`);
+  private constructor(
+    devicePath: string,
+    sizeBytes: number,
+    handle: FileHandle,
+    private readonly sectorBytes: number,
+  ) {
+    super(devicePath, sizeBytes, handle);
+  }
+
+  static async open(devicePath: string, options: TargetOptions): Promise<DeviceTarget> {
+    if (!options.force) {
+      const mount = await mountOfDevice(devicePath);
+      if (mount) {
+        const what = mount.itself ? devicePath : `${devicePath} (through ${mount.device.name})`;
+        throw new StrataError('DeviceBusy', `The target ${what} is mounted at ${mount.mountPoint}; unmount it first.`);
       }
     }
     let handle: FileHandle;
     try {
-      handle = await open(path, constants.O_WRONLY | (options.force ? 0 : constants.O_EXCL));
+      // O_EXCL on a block device fails while anyone else holds it exclusively: a mounted
+      // filesystem, LVM or dm, md, swap. --force skips it, as it skips the mount check.
+      handle = await open(devicePath, constants.O_WRONLY | (options.force ? 0 : constants.O_EXCL));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EBUSY') {
-        throw new StrataError('DeviceBusy', `The target ${path} is in use by another program (mounted, held by LVM or device-mapper, or open exclusively); stop it first.`);
+        throw new StrataError(
+          'DeviceBusy',
+          `The target ${devicePath} is in use by another program (mounted, a holder such as LVM/dm, or open exclusively); stop it first.`,
+        );
       }
       throw err;
     }
-    const size = deviceSizeBytes(handle.fd);
-    if (size < options.sizeBytes) {
+    try {
+      const sizeBytes = deviceSizeBytes(handle.fd);
+      if (sizeBytes < options.sizeBytes) {
+        throw new StrataError(
+          'NoSpace',
+          `The target ${devicePath} is ${sizeBytes} bytes but the snapshot needs ${options.sizeBytes} bytes; choose a larger device.`,
+        );
+      }
+      return new DeviceTarget(devicePath, sizeBytes, handle, logicalSectorSize(handle.fd));
+    } catch (err) {
       await handle.close();
-      throw new StrataError('NoSpace', `The target ${path} holds ${size} bytes but the snapshot needs ${options.sizeBytes}; choose a larger device.`);
+      throw err;
     }
-    return new DeviceTarget(path, size, handle);
   }
 
-  async zero(offsetBytes: number, lengthBytes: number): Promise<void> {
-    zeroOut(this.handle.fd, offsetBytes, lengthBytes);
+  /** BLKZEROOUT for whole sectors (offloaded where the device can), written zeros for a ragged head or tail. */
+  protected async zeroRange(offsetBytes: number, lengthBytes: number): Promise<void> {
+    const sector = this.sectorBytes;
+    const endBytes = offsetBytes + lengthBytes;
+    const alignedStart = Math.ceil(offsetBytes / sector) * sector;
+    const alignedEnd = Math.floor(endBytes / sector) * sector;
+    if (alignedStart >= alignedEnd) {
+      await this.writeZeros(offsetBytes, lengthBytes);
+      return;
+    }
+    if (alignedStart > offsetBytes) await this.writeZeros(offsetBytes, alignedStart - offsetBytes);
+    for (let at = alignedStart; at < alignedEnd; at += ZERO_OUT_BYTES) {
+      zeroOut(this.handle.fd, at, Math.min(ZERO_OUT_BYTES, alignedEnd - at));
+      if (at + ZERO_OUT_BYTES < alignedEnd) await new Promise((resolve) => setImmediate(resolve));
+    }
+    if (endBytes > alignedEnd) await this.writeZeros(alignedEnd, endBytes - alignedEnd);
   }
 }

@@ -1,177 +1,208 @@
 // Block-device and file I/O that Node's fs does not offer: device geometry ioctls, O_DIRECT reads
 // into aligned memory, fadvise, SEEK_DATA/SEEK_HOLE, filesystem freeze/thaw, reflink clones, hole
-// punching and device zeroing.
+// punching and device zeroing. Each failure is a Node-shaped system error (errors.h).
 #include <napi.h>
 #include <fcntl.h>
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cstdlib>
-#include <cstring>
 #include <string>
+#include "args.h"
 #include "errors.h"
 
 namespace strata {
 namespace {
 
-int FdArg(const Napi::CallbackInfo& info, size_t i) {
-  return static_cast<int>(ToInt64(info[i], "fd"));
+constexpr size_t kMemoryAlign = 4096;       // satisfies every device's DMA alignment
+constexpr int64_t kMaxReadBytes = 1LL << 30;  // one read's buffer; the engine asks for a few MiB
+
+Napi::Value Undefined(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
+
+void CheckIoctl(const Napi::CallbackInfo& info, int rc, const char* syscall) {
+  if (rc != 0) throw SystemError(info.Env(), errno, syscall);
 }
 
 Napi::Value DeviceSizeBytes(const Napi::CallbackInfo& info) {
   uint64_t size = 0;
-  if (ioctl(FdArg(info, 0), BLKGETSIZE64, &size) != 0) throw SystemError(info.Env(), errno, "ioctl(BLKGETSIZE64)");
+  CheckIoctl(info, ioctl(RequireFd(info[0], "fd"), BLKGETSIZE64, &size), "ioctl(BLKGETSIZE64)");
   return Napi::Number::New(info.Env(), static_cast<double>(size));
 }
 
 Napi::Value LogicalSectorSize(const Napi::CallbackInfo& info) {
   int size = 0;
-  if (ioctl(FdArg(info, 0), BLKSSZGET, &size) != 0) throw SystemError(info.Env(), errno, "ioctl(BLKSSZGET)");
+  CheckIoctl(info, ioctl(RequireFd(info[0], "fd"), BLKSSZGET, &size), "ioctl(BLKSSZGET)");
   return Napi::Number::New(info.Env(), size);
 }
 
 Napi::Value PhysicalSectorSize(const Napi::CallbackInfo& info) {
   unsigned int size = 0;
-  if (ioctl(FdArg(info, 0), BLKPBSZGET, &size) != 0) throw SystemError(info.Env(), errno, "ioctl(BLKPBSZGET)");
+  CheckIoctl(info, ioctl(RequireFd(info[0], "fd"), BLKPBSZGET, &size), "ioctl(BLKPBSZGET)");
   return Napi::Number::New(info.Env(), size);
 }
 
-constexpr size_t kAlign = 4096;
+// The alignment O_DIRECT needs on fd: a device's logical sector, or 512 for a file (the smallest
+// any Linux filesystem accepts; the kernel still refuses less on 4K-sector disks).
+int DirectAlignment(Napi::Env env, int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) throw SystemError(env, errno, "fstat");
+  if (!S_ISBLK(st.st_mode)) return 512;
+  int sector = 0;
+  if (ioctl(fd, BLKSSZGET, &sector) != 0) throw SystemError(env, errno, "ioctl(BLKSSZGET)");
+  return sector;
+}
 
-// pread on the libuv pool into posix_memalign'd memory, handed to JS without a copy.
+// pread on the libuv pool into posix_memalign'd memory that JS then owns without a copy.
 class ReadDirectWorker : public Napi::AsyncWorker {
  public:
-  ReadDirectWorker(Napi::Env env, int fd, int64_t offset, size_t length)
-      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), offset_(offset), length_(length) {}
+  ReadDirectWorker(Napi::Env env, int fd, int64_t offset, size_t length, size_t sector)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), offset_(offset), length_(length), sector_(sector) {}
   ~ReadDirectWorker() override { std::free(buf_); }
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    if (posix_memalign(reinterpret_cast<void**>(&buf_), kAlign, length_ == 0 ? kAlign : length_) != 0) {
-      err_ = ENOMEM;
+    void* mem = nullptr;
+    if (posix_memalign(&mem, kMemoryAlign, length_ == 0 ? kMemoryAlign : length_) != 0) {
+      error_ = ENOMEM;
       return;
     }
-    size_t done = 0;
-    while (done < length_) {
-      ssize_t n = pread(fd_, buf_ + done, length_ - done, offset_ + done);
+    buf_ = static_cast<uint8_t*>(mem);
+    while (read_ < length_) {
+      ssize_t n = pread(fd_, buf_ + read_, length_ - read_, offset_ + static_cast<int64_t>(read_));
+      if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
-        if (errno == EINTR) continue;
-        err_ = errno;
+        error_ = errno;
         return;
       }
       if (n == 0) break;
-      done += static_cast<size_t>(n);
-      // A short read in the middle of a device only happens at its end; O_DIRECT needs aligned retries.
-      if (done % kAlign != 0) break;
+      read_ += static_cast<size_t>(n);
+      // Short only at the end; an unaligned count means the end, and retrying would be refused.
+      if (read_ % sector_ != 0) break;
     }
-    read_ = done;
   }
 
   void OnOK() override {
     Napi::Env env = Env();
-    if (err_ != 0) {
-      deferred_.Reject(SystemError(env, err_, "pread(O_DIRECT)").Value());
+    if (error_ != 0) {
+      deferred_.Reject(SystemError(env, error_, "pread").Value());
       return;
     }
     uint8_t* data = buf_;
     buf_ = nullptr;
-    auto buffer = Napi::Buffer<uint8_t>::New(env, data, read_, [](Napi::Env, uint8_t* p) { std::free(p); });
-    deferred_.Resolve(buffer);
+    // Electron's V8 sandbox forbids external memory; NewOrCopy copies there and frees ours at once.
+    deferred_.Resolve(Napi::Buffer<uint8_t>::NewOrCopy(env, data, read_, [](Napi::Env, uint8_t* p) { std::free(p); }));
   }
 
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
 
  private:
   Napi::Promise::Deferred deferred_;
-  int fd_;
-  int64_t offset_;
-  size_t length_;
+  const int fd_;
+  const int64_t offset_;
+  const size_t length_;
+  const size_t sector_;
   uint8_t* buf_ = nullptr;
   size_t read_ = 0;
-  int err_ = 0;
+  int error_ = 0;
 };
 
 Napi::Value ReadDirect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = FdArg(info, 0);
-  int64_t offset = ToInt64(info[1], "offsetBytes");
-  int64_t length = ToInt64(info[2], "lengthBytes");
-  if (offset % 512 != 0 || length % 512 != 0) {
-    throw SystemError(env, EINVAL, "readDirect", "offset and length must be multiples of the logical sector size");
+  const int fd = RequireFd(info[0], "fd");
+  const int64_t offset = RequireWholeNumber(info[1], "offsetBytes");
+  const int64_t length = RequireWholeNumber(info[2], "lengthBytes");
+  const int sector = DirectAlignment(env, fd);
+  if (offset % sector != 0 || length % sector != 0) {
+    throw SystemError(env, EINVAL, "readDirect",
+                      "offsetBytes (" + std::to_string(offset) + ") and lengthBytes (" + std::to_string(length) +
+                          ") must be multiples of the logical sector size (" + std::to_string(sector) + ")");
   }
-  if (length > (1LL << 30)) throw Napi::RangeError::New(env, "readDirect reads at most 1 GiB at a time");
-  auto* worker = new ReadDirectWorker(env, fd, offset, static_cast<size_t>(length));
-  auto promise = worker->Promise();
+  if (length > kMaxReadBytes) throw SystemError(env, EINVAL, "readDirect", "one read is at most 1 GiB");
+  auto* worker = new ReadDirectWorker(env, fd, offset, static_cast<size_t>(length), static_cast<size_t>(sector));
+  Napi::Promise promise = worker->Promise();
   worker->Queue();
   return promise;
 }
 
-Napi::Value Fadvise(const Napi::CallbackInfo& info) {
-  std::string advice = info[3].As<Napi::String>().Utf8Value();
-  int a;
-  if (advice == "normal") a = POSIX_FADV_NORMAL;
-  else if (advice == "sequential") a = POSIX_FADV_SEQUENTIAL;
-  else if (advice == "random") a = POSIX_FADV_RANDOM;
-  else if (advice == "willneed") a = POSIX_FADV_WILLNEED;
-  else if (advice == "dontneed") a = POSIX_FADV_DONTNEED;
-  else if (advice == "noreuse") a = POSIX_FADV_NOREUSE;
-  else throw Napi::TypeError::New(info.Env(), "unknown fadvise advice " + advice);
-  int rc = posix_fadvise(FdArg(info, 0), ToInt64(info[1], "offsetBytes"), ToInt64(info[2], "lengthBytes"), a);
-  if (rc != 0) throw SystemError(info.Env(), rc, "posix_fadvise");
-  return info.Env().Undefined();
+int ParseAdvice(const Napi::Value& v) {
+  const std::string advice = RequireString(v, "advice");
+  if (advice == "normal") return POSIX_FADV_NORMAL;
+  if (advice == "sequential") return POSIX_FADV_SEQUENTIAL;
+  if (advice == "random") return POSIX_FADV_RANDOM;
+  if (advice == "willneed") return POSIX_FADV_WILLNEED;
+  if (advice == "dontneed") return POSIX_FADV_DONTNEED;
+  if (advice == "noreuse") return POSIX_FADV_NOREUSE;
+  throw SystemError(v.Env(), EINVAL, "posix_fadvise", "unknown advice \"" + advice + "\"");
 }
 
-Napi::Value Seek(const Napi::CallbackInfo& info, int whence, const char* name) {
-  off_t r = lseek(FdArg(info, 0), ToInt64(info[1], "offsetBytes"), whence);
-  if (r < 0) {
-    if (errno == ENXIO) return Napi::Number::New(info.Env(), -1);
-    throw SystemError(info.Env(), errno, name);
-  }
-  return Napi::Number::New(info.Env(), static_cast<double>(r));
+Napi::Value Fadvise(const Napi::CallbackInfo& info) {
+  const int fd = RequireFd(info[0], "fd");
+  const int64_t offset = RequireWholeNumber(info[1], "offsetBytes");
+  const int64_t length = RequireWholeNumber(info[2], "lengthBytes");
+  const int advice = ParseAdvice(info[3]);
+  const int rc = posix_fadvise(fd, offset, length, advice);  // returns the error, leaves errno alone
+  if (rc != 0) throw SystemError(info.Env(), rc, "posix_fadvise");
+  return Undefined(info);
+}
+
+Napi::Value Seek(const Napi::CallbackInfo& info, int whence, const char* syscall) {
+  const off_t at = lseek(RequireFd(info[0], "fd"), RequireWholeNumber(info[1], "offsetBytes"), whence);
+  if (at >= 0) return Napi::Number::New(info.Env(), static_cast<double>(at));
+  if (errno == ENXIO) return Napi::Number::New(info.Env(), -1);  // at or past the end: nothing more
+  throw SystemError(info.Env(), errno, syscall);
 }
 
 Napi::Value SeekData(const Napi::CallbackInfo& info) { return Seek(info, SEEK_DATA, "lseek(SEEK_DATA)"); }
 Napi::Value SeekHole(const Napi::CallbackInfo& info) { return Seek(info, SEEK_HOLE, "lseek(SEEK_HOLE)"); }
 
 Napi::Value Freeze(const Napi::CallbackInfo& info) {
-  int arg = 0;
-  if (ioctl(FdArg(info, 0), FIFREEZE, &arg) != 0) throw SystemError(info.Env(), errno, "ioctl(FIFREEZE)");
-  return info.Env().Undefined();
+  int unused = 0;
+  CheckIoctl(info, ioctl(RequireFd(info[0], "fd"), FIFREEZE, &unused), "ioctl(FIFREEZE)");
+  return Undefined(info);
 }
 
 Napi::Value Thaw(const Napi::CallbackInfo& info) {
-  int arg = 0;
-  if (ioctl(FdArg(info, 0), FITHAW, &arg) != 0) throw SystemError(info.Env(), errno, "ioctl(FITHAW)");
-  return info.Env().Undefined();
+  int unused = 0;
+  CheckIoctl(info, ioctl(RequireFd(info[0], "fd"), FITHAW, &unused), "ioctl(FITHAW)");
+  return Undefined(info);
 }
 
 Napi::Value CloneFile(const Napi::CallbackInfo& info) {
-  if (ioctl(FdArg(info, 1), FICLONE, FdArg(info, 0)) != 0) throw SystemError(info.Env(), errno, "ioctl(FICLONE)");
-  return info.Env().Undefined();
+  const int src = RequireFd(info[0], "srcFd");
+  const int dst = RequireFd(info[1], "dstFd");
+  CheckIoctl(info, ioctl(dst, FICLONE, src), "ioctl(FICLONE)");
+  return Undefined(info);
 }
 
 Napi::Value CloneRange(const Napi::CallbackInfo& info) {
-  file_clone_range r{};
-  r.src_fd = FdArg(info, 0);
-  r.src_offset = static_cast<uint64_t>(ToInt64(info[1], "srcOffset"));
-  r.src_length = static_cast<uint64_t>(ToInt64(info[2], "lengthBytes"));
-  r.dest_offset = static_cast<uint64_t>(ToInt64(info[4], "dstOffset"));
-  if (ioctl(FdArg(info, 3), FICLONERANGE, &r) != 0) throw SystemError(info.Env(), errno, "ioctl(FICLONERANGE)");
-  return info.Env().Undefined();
+  file_clone_range range{};
+  range.src_fd = RequireFd(info[0], "srcFd");
+  range.src_offset = static_cast<uint64_t>(RequireWholeNumber(info[1], "srcOffsetBytes"));
+  range.src_length = static_cast<uint64_t>(RequireWholeNumber(info[2], "lengthBytes"));
+  const int dst = RequireFd(info[3], "dstFd");
+  range.dest_offset = static_cast<uint64_t>(RequireWholeNumber(info[4], "dstOffsetBytes"));
+  CheckIoctl(info, ioctl(dst, FICLONERANGE, &range), "ioctl(FICLONERANGE)");
+  return Undefined(info);
 }
 
 Napi::Value PunchHole(const Napi::CallbackInfo& info) {
-  if (fallocate(FdArg(info, 0), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, ToInt64(info[1], "offsetBytes"), ToInt64(info[2], "lengthBytes")) != 0) {
+  const int fd = RequireFd(info[0], "fd");
+  const int64_t offset = RequireWholeNumber(info[1], "offsetBytes");
+  const int64_t length = RequireWholeNumber(info[2], "lengthBytes");
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) != 0) {
     throw SystemError(info.Env(), errno, "fallocate(PUNCH_HOLE)");
   }
-  return info.Env().Undefined();
+  return Undefined(info);
 }
 
 Napi::Value ZeroOut(const Napi::CallbackInfo& info) {
-  uint64_t range[2] = {static_cast<uint64_t>(ToInt64(info[1], "offsetBytes")), static_cast<uint64_t>(ToInt64(info[2], "lengthBytes"))};
-  if (ioctl(FdArg(info, 0), BLKZEROOUT, range) != 0) throw SystemError(info.Env(), errno, "ioctl(BLKZEROOUT)");
-  return info.Env().Undefined();
+  const int fd = RequireFd(info[0], "fd");
+  uint64_t range[2] = {static_cast<uint64_t>(RequireWholeNumber(info[1], "offsetBytes")),
+                       static_cast<uint64_t>(RequireWholeNumber(info[2], "lengthBytes"))};
+  CheckIoctl(info, ioctl(fd, BLKZEROOUT, range), "ioctl(BLKZEROOUT)");
+  return Undefined(info);
 }
 
 }  // namespace
