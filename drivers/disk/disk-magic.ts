@@ -72,7 +72,51 @@ export const EXT_BLKID = {
   ext23RoCompatAllowed: EXT.roCompat.sparseSuper | EXT.roCompat.largeFile | EXT.roCompat.btreeDir,
 } as const;
 
-export const XFS = { magic: Buffer.from('XFSB', 'ascii'), uuidOffset: 32, labelOffset: 108, labelBytes: 12 } as const;
+/** XFS: big-endian throughout; the superblock is sector 0 of the volume and of every AG. */
+export const XFS = {
+  magic: Buffer.from('XFSB', 'ascii'),
+  uuidOffset: 32,
+  labelOffset: 108,
+  labelBytes: 12,
+  /** Superblock fields used for the used-block map. */
+  sb: {
+    blockSize: 4,
+    dataBlocks: 8,
+    logStart: 48,
+    agBlocks: 84,
+    agCount: 88,
+    logBlocks: 96,
+    versionNum: 100,
+    sectorSize: 102,
+    agBlockLog: 124,
+  },
+  /** sb_versionnum & versionMask: 5 is the CRC (v5) format. */
+  versionMask: 0xf,
+  versionCrc: 5,
+  /** The AGF is the AG's second sector. */
+  agf: {
+    magic: Buffer.from('XAGF', 'ascii'),
+    seqno: 8,
+    length: 12,
+    bnoRoot: 16,
+    bnoLevel: 28,
+    freeBlocks: 52,
+    /** v5: CRC-32C of the AGF's sector, stored little-endian. */
+    crc: 216,
+  },
+  /** Free-space-by-block-number B+tree blocks, without and with CRC. */
+  bnoMagics: [Buffer.from('ABTB', 'ascii'), Buffer.from('AB3B', 'ascii')],
+  /** Short-form btree block header: 16 bytes, 56 with the v5 fields (blkno, lsn, uuid, owner, crc). */
+  shortHeaderBytes: 16,
+  shortHeaderBytesCrc: 56,
+  /** v5: CRC-32C of the whole btree block, stored little-endian in the header. */
+  shortHeaderCrcOffset: 52,
+  /** A free-space record and a key are (startblock, blockcount); a node pointer is an AG block. */
+  recordBytes: 8,
+  ptrBytes: 4,
+  /** Deeper than this is damage: a 2^31-block AG needs far fewer levels. */
+  maxLevels: 12,
+} as const;
 
 export const BTRFS = {
   superblockOffset: 0x10000,
@@ -85,7 +129,29 @@ export const BTRFS = {
 
 export const NTFS = { oemOffset: 3, oem: Buffer.from('NTFS    ', 'ascii'), serialOffset: 0x48 } as const;
 
-export const EXFAT = { oemOffset: 3, oem: Buffer.from('EXFAT   ', 'ascii'), serialOffset: 0x64 } as const;
+export const EXFAT = {
+  oemOffset: 3,
+  oem: Buffer.from('EXFAT   ', 'ascii'),
+  serialOffset: 0x64,
+  volumeLengthOffset: 0x48,
+  fatOffsetOffset: 0x50,
+  fatLengthOffset: 0x54,
+  clusterHeapOffsetOffset: 0x58,
+  clusterCountOffset: 0x5c,
+  rootClusterOffset: 0x60,
+  bytesPerSectorShiftOffset: 0x6c,
+  sectorsPerClusterShiftOffset: 0x6d,
+  fatCountOffset: 0x6e,
+  /** Directory entries are 32 bytes; the allocation bitmap's has type 0x81, end of directory 0x00. */
+  dirEntryBytes: 32,
+  entryBitmap: 0x81,
+  entryEnd: 0x00,
+  bitmapFirstClusterOffset: 20,
+  bitmapLengthOffset: 24,
+  /** FAT entries at or above this end a chain (0xFFFFFFF7 is a bad cluster). */
+  chainEndMin: 0xfffffff7,
+  firstCluster: 2,
+} as const;
 
 export const FAT = {
   bytesPerSectorOffset: 0x0b,
@@ -102,13 +168,28 @@ export const FAT = {
   labelBytes: 11,
   types: ['FAT12   ', 'FAT16   ', 'FAT     ', 'FAT32   '],
   noLabel: 'NO NAME',
+  rootEntriesOffset: 0x11,
+  totalSectors16Offset: 0x13,
+  fatSectors16Offset: 0x16,
+  totalSectors32Offset: 0x20,
+  fatSectors32Offset: 0x24,
+  dirEntryBytes: 32,
+  /** The first data cluster is number 2. */
+  firstCluster: 2,
+  /** Fewer clusters than this is FAT12, fewer than fat32MinClusters FAT16 (the Microsoft rule). */
+  fat16MinClusters: 4085,
+  fat32MinClusters: 65525,
+  /** FAT32 entries use 28 bits; the top four are reserved. */
+  fat32EntryMask: 0x0fffffff,
 } as const;
 
 export const SWAP = {
   signatures: [Buffer.from('SWAPSPACE2', 'ascii'), Buffer.from('SWAP-SPACE', 'ascii')],
   signatureBytes: 10,
   pageSizes: [4096, 8192, 16384, 65536],
-  /** swap v1 header: version, last_page, nr_badpages, then uuid and label. */
+  /** swap v1 header: version, last_page, nr_badpages, then uuid and label; the bad-page list from 1536. */
+  versionOffset: 1024,
+  lastPageOffset: 1028,
   uuidOffset: 1036,
   labelOffset: 1052,
   labelBytes: 16,

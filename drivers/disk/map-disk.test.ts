@@ -1,5 +1,5 @@
 // The whole disk map on real partitioned images: layout as `strata inspect --json` prints it, and
-// valid extents that keep every used block, every non-ext volume and everything between volumes.
+// valid extents that keep every used block, every unreadable volume and everything between volumes.
 import { truncateSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DiskLayoutSchema } from '../../agent-core/api/disk-layout.js';
@@ -7,7 +7,10 @@ import { StrataError } from '../../agent-core/api/errors.js';
 import { complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
 import { FileSource } from '../source/file-source.js';
 import { Scratch, dumpe2fsReport, partitionNumber, patchFile, populate, requireRoot, run, sfdiskDump } from '../../test-support/disk.js';
+import { readExfatUsedExtents } from './exfat-used-extents.js';
+import { readFatUsedExtents } from './fat-used-extents.js';
 import { mapDisk, type DiskMap } from './map-disk.js';
+import { readSwapUsedExtents } from './swap-used-extents.js';
 
 const MiB = 1 << 20;
 const SECTOR = 512;
@@ -67,7 +70,7 @@ function expectValidShape(map: DiskMap): void {
 }
 
 describe('mapDisk', () => {
-  it('maps an MBR disk: used blocks of ext volumes, whole other volumes, EBRs and gaps kept', async () => {
+  it('maps an MBR disk: used blocks of ext volumes, the swap header, whole unknown volumes, EBRs and gaps kept', async () => {
     const image = scratch.image('mbr.img', 64 * MiB);
     const script = [
       'label: dos',
@@ -105,7 +108,10 @@ describe('mapDisk', () => {
     expect(Object.keys(map.layout.volumes[0]!)).toEqual(['index', 'startBytes', 'sizeBytes', 'partitionType', 'filesystem', 'label', 'uuid', 'usedBytes']);
 
     for (const n of [1, 5, 7]) expectExtCovered(image, map.validExtents, at(n).offsetBytes);
-    for (const n of [2, 6]) expect(bytesIn(map.validExtents, at(n).offsetBytes, at(n).sizeBytes)).toBe(at(n).sizeBytes);
+    expect(bytesIn(map.validExtents, at(6).offsetBytes, at(6).sizeBytes)).toBe(at(6).sizeBytes);
+    // Of the swap volume only the header page is kept.
+    expect(bytesIn(map.validExtents, at(2).offsetBytes, at(2).sizeBytes)).toBe(4096);
+    expect(bytesIn(map.validExtents, at(2).offsetBytes, 4096)).toBe(4096);
     expectOutsideVolumesKept(map);
     // The EBR in front of each logical partition is among the kept bytes.
     for (const n of [5, 6, 7]) expect(bytesIn(map.validExtents, at(n).offsetBytes - 2048 * SECTOR, SECTOR)).toBe(SECTOR);
@@ -149,6 +155,40 @@ describe('mapDisk', () => {
     expect(map.layout.logicalSectorSize).toBe(4096);
     expect(map.layout.volumes[0]).toMatchObject({ index: 1, startBytes: MiB, sizeBytes: 24 * MiB, filesystem: 'ext4', label: 'fourk' });
     expectExtCovered(image, map.validExtents, MiB);
+    expectOutsideVolumesKept(map);
+  });
+
+  it('maps FAT, exFAT and swap partitions at their offsets exactly as their readers map them alone', async () => {
+    const image = scratch.image('gpt-fat.img', 80 * MiB);
+    run('sgdisk', ['-n', '1:2048:+32M', '-t', '1:0700', '-n', '2:0:+32M', '-t', '2:0700', '-n', '3:0:+4M', '-t', '3:8200', image]);
+    makeFsAt(image, MiB, 32 * MiB, ['mkfs.fat', '-F', '16', '-n', 'PARTFAT'], false);
+    run('mcopy', ['-i', `${image}@@${MiB}`, '/etc/hostname', '/etc/services', '::/']);
+    makeFsAt(image, 33 * MiB, 32 * MiB, ['mkfs.exfat', '-L', 'partx'], false);
+    makeFsAt(image, 65 * MiB, 4 * MiB, ['mkswap'], false);
+
+    const map = await mapImage(image);
+    expectValidShape(map);
+    expect(map.layout.warnings).toEqual([]);
+    expect(map.layout.volumes.map((v) => [v.index, v.filesystem, v.label])).toEqual([
+      [1, 'vfat', 'PARTFAT'],
+      [2, 'exfat', null],
+      [3, 'swap', null],
+    ]);
+    const readers = [readFatUsedExtents, readExfatUsedExtents, readSwapUsedExtents];
+    for (const [i, v] of map.layout.volumes.entries()) {
+      const alone = scratch.path(`alone-${v.index}.img`);
+      run('dd', [`if=${image}`, `of=${alone}`, 'bs=1M', `skip=${v.startBytes}`, `count=${v.sizeBytes}`, 'iflag=skip_bytes,count_bytes', 'status=none']);
+      const source = await FileSource.open(alone);
+      try {
+        const own = await readers[i]!(source, 0, v.sizeBytes);
+        const shifted = own.extents.map((e) => ({ startBytes: e.startBytes + v.startBytes, lengthBytes: e.lengthBytes }));
+        expect(intersectExtents(map.validExtents, [{ startBytes: v.startBytes, lengthBytes: v.sizeBytes }])).toEqual(shifted);
+        expect(v.usedBytes).toBe(own.usedBytes);
+        expect(v.usedBytes).toBeLessThan(v.sizeBytes / 4);
+      } finally {
+        await source.close();
+      }
+    }
     expectOutsideVolumesKept(map);
   });
 

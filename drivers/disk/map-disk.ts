@@ -1,11 +1,16 @@
 // The disk map: the layout `strata inspect` shows and the valid extents a backup reads — used
-// blocks of filesystems Strata can read, whole volumes otherwise, and every byte outside the volumes.
+// blocks of filesystems Strata can read (ext, XFS, FAT, exFAT, swap), whole volumes otherwise, and every
+// byte outside the volumes.
 import type { BlockSource } from '../../agent-core/block-source.js';
-import type { DiskLayout, VolumeInfo } from '../../agent-core/api/disk-layout.js';
+import type { DiskLayout, FilesystemKind, VolumeInfo } from '../../agent-core/api/disk-layout.js';
 import { isStrataError } from '../../agent-core/api/errors.js';
 import { complementExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
 import { detectFilesystem } from './detect-filesystem.js';
+import { readExfatUsedExtents } from './exfat-used-extents.js';
 import { readExtUsedExtents } from './ext-used-extents.js';
+import { readFatUsedExtents } from './fat-used-extents.js';
+import { readSwapUsedExtents } from './swap-used-extents.js';
+import { readXfsUsedExtents } from './xfs-used-extents.js';
 import { readPartitionTable } from './partition-table.js';
 
 export interface DiskMap {
@@ -14,7 +19,18 @@ export interface DiskMap {
   readonly validExtents: Extent[];
 }
 
-const EXT_KINDS = new Set(['ext2', 'ext3', 'ext4']);
+type UsedReader = (source: BlockSource, startBytes: number, sizeBytes: number) => Promise<{ extents: Extent[]; warnings: string[] }>;
+
+/** The filesystems whose allocation metadata Strata reads; every other volume is kept whole. */
+const USED_READERS: ReadonlyMap<FilesystemKind, UsedReader> = new Map<FilesystemKind, UsedReader>([
+  ['ext2', readExtUsedExtents],
+  ['ext3', readExtUsedExtents],
+  ['ext4', readExtUsedExtents],
+  ['xfs', readXfsUsedExtents],
+  ['vfat', readFatUsedExtents],
+  ['exfat', readExfatUsedExtents],
+  ['swap', readSwapUsedExtents],
+]);
 
 /**
  * Reads the partition table and every volume's metadata. A volume whose metadata does not parse is
@@ -39,9 +55,9 @@ export async function mapDisk(source: BlockSource): Promise<DiskMap> {
       warnings.push(
         `Volume ${region.index} carries signatures of ${[fs.filesystem, ...fs.otherSignatures].join(' and ')}; it is unclear which is live, so the whole volume is kept.`,
       );
-    } else if (EXT_KINDS.has(fs.filesystem)) {
+    } else if (USED_READERS.has(fs.filesystem)) {
       try {
-        const map = await readExtUsedExtents(source, region.startBytes, region.sizeBytes);
+        const map = await USED_READERS.get(fs.filesystem)!(source, region.startBytes, region.sizeBytes);
         used = map.extents;
         warnings.push(...map.warnings);
       } catch (err) {
