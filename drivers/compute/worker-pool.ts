@@ -35,6 +35,8 @@ export class WorkerPool implements BlockCompute {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private failure: Error | null = null;
+  private closing = false;
+  private readonly inflight = new Set<Promise<unknown>>();
 
   constructor(keys: RepoKeys, options: { blockSizeBytes: number; zstdLevel: number; threads?: number }) {
     const init: WorkerInit = { encKey: keys.encKey, idKey: keys.idKey, blockSizeBytes: options.blockSizeBytes, zstdLevel: options.zstdLevel };
@@ -64,14 +66,21 @@ export class WorkerPool implements BlockCompute {
 
   private call<T>(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(new StrataError('Cancelled', 'The compute pool is shutting down.'));
     let best = 0;
     for (let i = 1; i < this.workers.length; i++) if (this.load[i]! < this.load[best]!) best = i;
     const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
+    const promise = new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
       this.load[best]!++;
       this.workers[best]!.postMessage({ ...body, id }, transfer);
     });
+    this.inflight.add(promise);
+    const settle = (): void => {
+      this.inflight.delete(promise);
+    };
+    promise.then(settle, settle);
+    return promise;
   }
 
   async hash(window: SharedArrayBuffer, runs: readonly (readonly [number, number])[]): Promise<HashedWindow> {
@@ -94,7 +103,14 @@ export class WorkerPool implements BlockCompute {
     return { digests16: r.digests16 ? Buffer.from(r.digests16.buffer, r.digests16.byteOffset, r.digests16.byteLength) : null };
   }
 
+  /**
+   * Stops the workers once their running tasks have finished. Terminating a worker in the middle of
+   * a native call (hashing, zstd) can abort the whole process, so a cancelled job drains first;
+   * tasks are milliseconds long.
+   */
   async close(): Promise<void> {
+    this.closing = true;
+    await Promise.allSettled([...this.inflight]);
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.workers.length = 0;
   }

@@ -1,0 +1,102 @@
+// The agent's API: every call and event as a zod schema keyed by its channel (`domain:verb`). The
+// agent's handlers, every transport and every client are typed from this one map, so none can drift.
+import { z } from 'zod';
+import { DiskLayoutSchema } from './disk-layout.js';
+import { ErrorPayloadSchema } from './error-schema.js';
+import type { ErrorPayload } from './errors.js';
+import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobSchema } from './job.js';
+import { SnapshotSummarySchema } from './snapshot.js';
+
+/** Bumped on any change a client of the previous version would misread (agent:hello returns it). */
+export const API_VERSION = 1;
+
+const PathSchema = z.string().min(1, 'a path is required');
+
+export const CALLS = {
+  'agent:hello': {
+    input: z.strictObject({}),
+    output: z.object({ apiVersion: z.number().int(), agentVersion: z.string(), stateDir: z.string() }),
+  },
+  'sources:inspect': {
+    input: z.strictObject({ path: PathSchema }),
+    output: DiskLayoutSchema,
+  },
+  'repository:init': {
+    input: z.strictObject({
+      repo: PathSchema,
+      encryption: z.enum(['none', 'aes-256-gcm']),
+      /** Required with aes-256-gcm; it wraps the repository's keys and is never stored by the agent. */
+      password: z.string().min(1).optional(),
+      fullEvery: z.number().int().positive().optional(),
+    }),
+    output: z.object({ id: z.string(), path: z.string(), encryption: z.enum(['none', 'aes-256-gcm']), fullEvery: z.number().int() }),
+  },
+  'snapshots:list': {
+    input: z.strictObject({ repo: PathSchema }),
+    output: z.array(SnapshotSummarySchema),
+  },
+  'jobs:start-backup': {
+    input: z.strictObject({ source: PathSchema, repo: PathSchema, tags: z.array(z.string().min(1)).optional(), full: z.boolean().optional() }),
+    output: z.object({ jobId: JobIdSchema }),
+  },
+  'jobs:start-restore': {
+    input: z.strictObject({ snapshot: z.string().min(1), repo: PathSchema, target: PathSchema, force: z.boolean().optional() }),
+    output: z.object({ jobId: JobIdSchema }),
+  },
+  'jobs:start-verify': {
+    input: z.strictObject({ repo: PathSchema, readData: z.boolean().optional() }),
+    output: z.object({ jobId: JobIdSchema }),
+  },
+  'jobs:list': {
+    input: z.strictObject({}),
+    output: z.array(JobSchema),
+  },
+  'jobs:cancel': {
+    input: z.strictObject({ jobId: JobIdSchema }),
+    /** The job's state after the request: cancelled if it was queued, still running until its next checkpoint otherwise. */
+    output: z.object({ jobId: JobIdSchema, state: JobSchema.shape.state }),
+  },
+} as const satisfies Record<string, { input: z.ZodType; output: z.ZodType }>;
+
+export const EVENTS = {
+  'jobs:progress': JobProgressSchema,
+  'jobs:finished': JobFinishedSchema,
+} as const satisfies Record<string, z.ZodType>;
+
+export type Channel = keyof typeof CALLS;
+export type EventName = keyof typeof EVENTS;
+export type Input<C extends Channel> = z.infer<(typeof CALLS)[C]['input']>;
+/** What a client sends: the same as Input except that branded ids may be given as plain strings. */
+export type ClientInput<C extends Channel> = z.input<(typeof CALLS)[C]['input']>;
+export type Output<C extends Channel> = z.infer<(typeof CALLS)[C]['output']>;
+export type EventPayload<E extends EventName> = z.infer<(typeof EVENTS)[E]>;
+/** One event as a transport carries it. */
+export type AgentEvent = { [E in EventName]: { event: E; payload: EventPayload<E> } }[EventName];
+
+/** Every call's answer: a value or a typed error; nothing throws across a transport. */
+export type Reply<T> = { ok: true; value: T } | { ok: false; error: ErrorPayload };
+
+/** The agent implements exactly this map; a missing or mistyped handler fails to compile. */
+export type Handlers = { [C in Channel]: (input: Input<C>) => Promise<Output<C>> };
+
+export function isChannel(name: string): name is Channel {
+  return Object.hasOwn(CALLS, name);
+}
+
+export function isEventName(name: string): name is EventName {
+  return Object.hasOwn(EVENTS, name);
+}
+
+export function replySchema<T extends z.ZodType>(value: T) {
+  return z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), value }), z.object({ ok: z.literal(false), error: ErrorPayloadSchema })]);
+}
+
+/** What a console holds, whichever transport is underneath (socket now, Electron IPC next). */
+export interface ApiClient {
+  call<C extends Channel>(channel: C, input: ClientInput<C>): Promise<Reply<Output<C>>>;
+  /** Sends a call the type system has not checked: for transports relaying raw messages, and for tests of rejection. */
+  callUnchecked(channel: string, input: unknown): Promise<Reply<unknown>>;
+  /** Returns the function that stops listening. */
+  onEvent(listener: (event: AgentEvent) => void): () => void;
+  close(): Promise<void>;
+}
