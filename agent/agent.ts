@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { API_VERSION, type AgentEvent, type Handlers } from '../agent-core/api/contract.js';
-import { StrataError, toStrataError } from '../agent-core/api/errors.js';
+import { StrataError } from '../agent-core/api/errors.js';
 import { Catalog } from '../agent-core/catalog/catalog.js';
 import { JobQueue } from './jobs.js';
 import { backup, initRepository, inspectSource, listSnapshots, restore, verify, type AgentContext } from './operations.js';
@@ -35,25 +35,6 @@ function agentVersion(): string {
     }
   }
   return 'unknown';
-}
-
-/** Verify does not record itself in the catalog as backup and restore do, so its job row is made here. */
-async function recordedInCatalog<T>(stateDir: string, fn: () => Promise<T>): Promise<T> {
-  const catalog = await Catalog.open(path.join(stateDir, 'catalog.sqlite'));
-  try {
-    const jobId = await catalog.createJob({ kind: 'verify' });
-    try {
-      const result = await fn();
-      await catalog.finishJob(jobId, { state: 'succeeded', summary: result });
-      return result;
-    } catch (err) {
-      const e = toStrataError(err);
-      await catalog.finishJob(jobId, { state: e.code === 'Cancelled' ? 'cancelled' : 'failed', error: { code: e.code, message: e.message } });
-      throw e;
-    }
-  } finally {
-    await catalog.close();
-  }
 }
 
 export async function openAgent(options: AgentOptions): Promise<Agent> {
@@ -101,7 +82,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
         kind: 'verify',
         repo,
         source: null,
-        run: async (r) => ({ kind: 'verify', report: await recordedInCatalog(stateDir, () => verify({ ...ctx, ...r }, repo, { readData: readData ?? false })) }),
+        run: async (r) => ({ kind: 'verify', report: await verify({ ...ctx, ...r }, repo, { readData: readData ?? false }) }),
       }),
     }),
     'jobs:list': async () => jobs.list(),

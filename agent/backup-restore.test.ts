@@ -1,10 +1,9 @@
 // End to end through the CLI on real ext4 images: full and incremental backups, byte-exact and
 // fsck-clean restores, the incremental growth bound, kill -9 resume, and corruption detection.
-import { createHash } from 'node:crypto';
 import { closeSync, openSync, readFileSync, readdirSync, readSync, statSync, writeFileSync, writeSync, fsyncSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeContent, run, Scratch } from '../test-support/disk.js';
+import { fileTreeHashes, makeContent, run, Scratch } from '../test-support/disk.js';
 import { strata, summaryOf } from '../test-support/cli.js';
 
 const MiB = 1 << 20;
@@ -17,21 +16,12 @@ function dirBytes(dir: string): number {
   return n;
 }
 
-function treeHash(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    const p = path.join(e.parentPath, e.name);
-    out.set(path.relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
-  }
-  return out;
-}
 
 /** Mounts both images read-only and expects the same files with the same bytes. */
 function expectSameFiles(scratch: Scratch, expected: string, actual: string): void {
   const a = scratch.mount(expected, ['-o', 'loop,ro']);
   const b = scratch.mount(actual, ['-o', 'loop,ro']);
-  expect(treeHash(b)).toEqual(treeHash(a));
+  expect(fileTreeHashes(b)).toEqual(fileTreeHashes(a));
   scratch.umount(a);
   scratch.umount(b);
 }

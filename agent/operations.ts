@@ -211,14 +211,18 @@ export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: 
 
 export async function verify(ctx: AgentContext, repoPath: string, options: { readData?: boolean } = {}): Promise<VerifyReport> {
   const repo = await openRepository(ctx, repoPath);
-  const lock = await repo.lock(false, 'strata verify');
-  const compute = computeFor(repo);
-  try {
-    return await runVerify({ repo, compute, readData: options.readData ?? false, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) });
-  } finally {
-    await compute.close();
-    await lock.release();
-  }
+  return withCatalog(ctx, (catalog) =>
+    asJob(catalog, 'verify', repo.id, null, async () => {
+      const lock = await repo.lock(false, 'strata verify');
+      const compute = computeFor(repo);
+      try {
+        return await runVerify({ repo, compute, readData: options.readData ?? false, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) });
+      } finally {
+        await compute.close();
+        await lock.release();
+      }
+    }),
+  );
 }
 
 export async function rebuildCatalog(ctx: AgentContext, repoPath: string): Promise<{ repository: string; snapshots: number }> {

@@ -1,7 +1,8 @@
 // Real disks for tests: sparse image files, loop devices, mkfs'd filesystems and mounts, all torn
 // down by the caller's cleanup. Block-device suites need root; they fail (never skip) without it.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync, mkdirSync, unlinkSync, writeSync, readSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync, mkdirSync, unlinkSync, writeSync, readSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -245,4 +246,15 @@ export function sfdiskDump(target: string): { label: string; sectorsize: number;
 /** Linux's partition number from an sfdisk node name (`disk.img5` → 5). */
 export function partitionNumber(node: string): number {
   return Number(/(\d+)$/.exec(node)![1]);
+}
+
+/** sha256 of every regular file under dir, by relative path: two trees hold the same files iff equal. */
+export function fileTreeHashes(dir: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile()) continue;
+    const p = path.join(e.parentPath, e.name);
+    out.set(path.relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
+  }
+  return out;
 }

@@ -1,11 +1,10 @@
 // Backup and restore through the real CLI of XFS, FAT12/16/32, exFAT and swap images: inspect reports the
 // mapped used bytes, the backup reads little more, and the restore passes its own fsck with the same files.
-import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeContent, peekFile, populate, requireRoot, run, Scratch } from '../../test-support/disk.js';
+import { fileTreeHashes, makeContent, peekFile, populate, requireRoot, run, Scratch } from '../../test-support/disk.js';
 import { strata, summaryOf } from '../../test-support/cli.js';
 
 const MiB = 1 << 20;
@@ -24,15 +23,6 @@ beforeAll(() => {
 });
 afterAll(() => scratch.cleanup());
 
-function treeHash(dir: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
-    if (!e.isFile()) continue;
-    const p = path.join(e.parentPath, e.name);
-    out.set(path.relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
-  }
-  return out;
-}
 
 /** inspect, backup and restore of a bare-filesystem image; returns the restored image and the volume's usedBytes. */
 function roundTrip(image: string, filesystem: string): { target: string; usedBytes: number; bytesRead: number } {
@@ -75,7 +65,7 @@ function fatTree(image: string, name: string): Map<string, string> {
   const out = scratch.path(`${name}-out`);
   mkdirSync(out);
   run('mcopy', ['-s', '-n', '-i', image, '::/*', out]);
-  return treeHash(out);
+  return fileTreeHashes(out);
 }
 
 describe('round trip through the CLI', () => {
@@ -93,8 +83,8 @@ describe('round trip through the CLI', () => {
     run('xfs_repair', ['-n', target]);
     const a = scratch.mount(image, ['-o', 'loop,ro']);
     const b = scratch.mount(target, ['-o', 'loop,ro,nouuid']);
-    expect(treeHash(b)).toEqual(treeHash(a));
-    expect(treeHash(a).size).toBeGreaterThan(100);
+    expect(fileTreeHashes(b)).toEqual(fileTreeHashes(a));
+    expect(fileTreeHashes(a).size).toBeGreaterThan(100);
     scratch.umount(a);
     scratch.umount(b);
   });
@@ -136,8 +126,8 @@ describe('round trip through the CLI', () => {
     run('fsck.exfat', ['-n', target]);
     const a = mountExfat(image, true);
     const b = mountExfat(target, true);
-    expect(treeHash(b)).toEqual(treeHash(a));
-    expect(treeHash(a).size).toBeGreaterThan(80);
+    expect(fileTreeHashes(b)).toEqual(fileTreeHashes(a));
+    expect(fileTreeHashes(a).size).toBeGreaterThan(80);
   });
 
   it('swap: only the header page is stored, and the restored swap keeps its label and UUID', () => {
