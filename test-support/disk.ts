@@ -101,12 +101,10 @@ export function writeContent(file: string, sizeBytes: number, kind: 'random' | '
   writeFileSync(file, makeContent(sizeBytes, kind, seed));
 }
 
-/** Deterministic content: xorshift noise (incompressible), word soup (compressible) or zeros. */
-export function makeContent(sizeBytes: number, kind: 'random' | 'text' | 'zeros', seed = 1): Buffer {
-  const buf = Buffer.alloc(sizeBytes);
-  if (kind === 'zeros') return buf;
-  let x = (seed * 2654435761) >>> 0 || 1;
-  const next = (): number => {
+/** A seeded 32-bit xorshift generator: the same seed gives the same sequence on every run. */
+export function prng(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
     x ^= x << 13;
     x >>>= 0;
     x ^= x >>> 17;
@@ -114,6 +112,13 @@ export function makeContent(sizeBytes: number, kind: 'random' | 'text' | 'zeros'
     x >>>= 0;
     return x;
   };
+}
+
+/** Deterministic content: xorshift noise (incompressible), word soup (compressible) or zeros. */
+export function makeContent(sizeBytes: number, kind: 'random' | 'text' | 'zeros', seed = 1): Buffer {
+  const buf = Buffer.alloc(sizeBytes);
+  if (kind === 'zeros') return buf;
+  const next = prng(seed * 2654435761);
   if (kind === 'random') {
     for (let i = 0; i + 4 <= sizeBytes; i += 4) buf.writeUInt32LE(next(), i);
     for (let i = sizeBytes & ~3; i < sizeBytes; i++) buf[i] = next() & 0xff;

@@ -6,7 +6,7 @@ import type { BlockSource } from '../../agent-core/block-source.js';
 import { isStrataError } from '../../agent-core/api/errors.js';
 import { normalizeExtents } from '../../agent-core/extents.js';
 import { FileSource } from '../source/file-source.js';
-import { Scratch, patchFile, peekFile, requireRoot, run } from '../../test-support/disk.js';
+import { patchFile, peekFile, prng, requireRoot, run, Scratch } from '../../test-support/disk.js';
 import { exfatBootChecksum, parseExfatBootSector, readExfatUsedExtents } from './exfat-used-extents.js';
 import { parseFatBootSector, readFatUsedExtents } from './fat-used-extents.js';
 import { readSwapUsedExtents } from './swap-used-extents.js';
@@ -25,18 +25,6 @@ interface Target {
   hot: Array<[number, number]>;
   /** Run after each set of flips: exFAT's boot checksum is recomputed so the flips get past it. */
   fixup?: (image: string) => void;
-}
-
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 let scratch: Scratch;

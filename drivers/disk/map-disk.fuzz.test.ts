@@ -7,7 +7,7 @@ import type { BlockSource } from '../../agent-core/block-source.js';
 import { DiskLayoutSchema } from '../../agent-core/api/disk-layout.js';
 import { isStrataError } from '../../agent-core/api/errors.js';
 import { complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
-import { Scratch, requireRoot, run } from '../../test-support/disk.js';
+import { prng, requireRoot, run, Scratch } from '../../test-support/disk.js';
 import { mapDisk } from './map-disk.js';
 
 const MiB = 1 << 20;
@@ -50,18 +50,6 @@ class ReusingMemorySource implements BlockSource {
   adviseSequential(): void {}
 
   async close(): Promise<void> {}
-}
-
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
 }
 
 let scratch: Scratch;
