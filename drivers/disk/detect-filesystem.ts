@@ -5,6 +5,7 @@ import type { FilesystemKind } from '../../agent-core/api/disk-layout.js';
 import { BTRFS, EXFAT, EXT, FAT, LUKS, LVM2, NTFS, SWAP, XFS } from './disk-magic.js';
 import { formatUuid, isAllZero, readCString } from './disk-ids.js';
 import { parseExtSuperblock } from './ext-superblock.js';
+import { isPowerOfTwoIn } from './geometry-checks.js';
 
 export interface FilesystemInfo {
   readonly filesystem: FilesystemKind;
@@ -24,10 +25,6 @@ const PROBE_BYTES = BTRFS.superblockOffset + 4096;
 
 function at(b: Buffer, offset: number, magic: Uint8Array): boolean {
   return offset + magic.length <= b.length && b.subarray(offset, offset + magic.length).equals(magic);
-}
-
-function isPowerOfTwoIn(n: number, min: number, max: number): boolean {
-  return n >= min && n <= max && (n & (n - 1)) === 0;
 }
 
 /** A 32-bit volume serial as FAT and exFAT show it: `ABCD-1234`. */

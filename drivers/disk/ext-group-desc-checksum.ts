@@ -1,34 +1,18 @@
 // The checksum an ext4 group descriptor carries (bg_checksum): CRC-16 seeded with the UUID under
 // gdt_csum (uninit_bg), or the low half of a CRC-32C under metadata_csum. Strata only trusts a
 // descriptor's "bitmap not initialised" flag when this checksum confirms the descriptor.
+import { CRC16_ARC_TABLE, CRC32C_TABLE, crcUpdate } from './crc.js';
 import { EXT } from './disk-magic.js';
 import type { ExtSuperblock } from './ext-superblock.js';
 
-const CRC16_TABLE = buildTable(0xa001);
-const CRC32C_TABLE = buildTable(0x82f63b78);
-
-function buildTable(reflectedPoly: number): Uint32Array {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let bit = 0; bit < 8; bit++) c = c & 1 ? (reflectedPoly ^ (c >>> 1)) >>> 0 : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-}
-
 /** CRC-16/ARC update without final inversion, as e2fsprogs computes it. */
 function crc16(crc: number, data: Uint8Array): number {
-  let c = crc & 0xffff;
-  for (let i = 0; i < data.length; i++) c = (CRC16_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8)) & 0xffff;
-  return c;
+  return crcUpdate(CRC16_ARC_TABLE, crc & 0xffff, data) & 0xffff;
 }
 
 /** CRC-32C update without pre- or post-inversion: ext4 chains these raw values. */
 function crc32cRaw(crc: number, data: Uint8Array): number {
-  let c = crc >>> 0;
-  for (let i = 0; i < data.length; i++) c = (CRC32C_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8)) >>> 0;
-  return c;
+  return crcUpdate(CRC32C_TABLE, crc, data);
 }
 
 /** True when the filesystem has checksummed descriptors (gdt_csum or metadata_csum). */

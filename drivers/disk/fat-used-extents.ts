@@ -5,6 +5,7 @@ import { StrataError } from '../../agent-core/api/errors.js';
 import type { Extent } from '../../agent-core/extents.js';
 import { FAT } from './disk-magic.js';
 import { finishUsedMap, volumeBytesOf, type UsedMap } from './used-map.js';
+import { isPowerOfTwoIn } from './geometry-checks.js';
 
 export interface FatGeometry {
   readonly kind: 'fat12' | 'fat16' | 'fat32';
@@ -17,10 +18,6 @@ export interface FatGeometry {
   /** First sector of cluster 2. */
   readonly dataStartSector: number;
   readonly clusterCount: number;
-}
-
-function isPowerOfTwoIn(n: number, min: number, max: number): boolean {
-  return n >= min && n <= max && (n & (n - 1)) === 0;
 }
 
 /** The geometry from the boot sector's BPB; null when it cannot describe a FAT volume. */

@@ -7,6 +7,7 @@ import { readBlocksInBatches } from './block-batches.js';
 import { crc32c } from './crc32c.js';
 import { XFS } from './disk-magic.js';
 import { finishUsedMap, volumeBytesOf, type UsedMap } from './used-map.js';
+import { isPowerOfTwoIn } from './geometry-checks.js';
 
 export interface XfsSuperblock {
   readonly blockSizeBytes: number;
@@ -19,10 +20,6 @@ export interface XfsSuperblock {
   readonly logStart: number;
   readonly logBlocks: number;
   readonly crc: boolean;
-}
-
-function isPowerOfTwoIn(n: number, min: number, max: number): boolean {
-  return n >= min && n <= max && (n & (n - 1)) === 0;
 }
 
 /** Parses and sanity-checks the primary superblock; null when the geometry cannot be a real XFS. */
