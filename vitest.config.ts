@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{agent-core,drivers,native,agent,cli,electron,scripts,testdata}/**/*.test.ts'],
+    include: ['{agent-core,drivers,native,agent,cli,electron,renderer,scripts,testdata}/**/*.test.ts'],
     exclude: ['node_modules/**', 'dist/**'],
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -11,6 +11,7 @@ import { rateAndEta, type Progress } from '../agent-core/engine/progress.js';
 
 /** What a job's body gets: where to report progress and the signal that asks it to stop. */
 export interface JobRun {
+  readonly jobId: JobId;
   readonly signal: AbortSignal;
   readonly onProgress: (p: Progress) => void;
 }
@@ -123,7 +124,7 @@ export class JobQueue {
     if (job.state !== 'queued') return; // cancelled while it waited
     job.state = 'running';
     job.startedAt = new Date().toISOString();
-    const run: JobRun = { signal: entry.controller.signal, onProgress: (p) => this.progress(entry, p) };
+    const run: JobRun = { jobId: job.id, signal: entry.controller.signal, onProgress: (p) => this.progress(entry, p) };
     try {
       const result = await entry.request.run(run);
       this.finish(entry, 'succeeded', null, result);

@@ -1,5 +1,6 @@
-// `npm test`: installs the Debian tools the suites need, then runs lint, typecheck and every vitest
-// suite, and ends with one line "N passed, N failed, N skipped" summing them all (CI reads it).
+// `npm test`: installs the Debian tools the suites need, then runs lint, typecheck, every vitest
+// suite and the Playwright end-to-end suite in Chromium, and ends with one line
+// "N passed, N failed, N skipped" summing them all (CI reads it).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
@@ -25,11 +26,13 @@ function step(name, cmd, args) {
 
 ensureTools(TEST_TOOLS);
 
-if (!existsSync(path.join(root, 'dist', 'cli', 'main.js')) || !existsSync(path.join(root, 'native', 'build', 'Release', 'strata_native.node'))) {
+const built = ['dist/cli/main.js', 'native/build/Release/strata_native.node', 'dist/renderer/index.html', 'dist/electron/preload.cjs'];
+if (built.some((f) => !existsSync(path.join(root, f)))) {
   step('build', 'npm', ['run', 'build']);
 }
 step('lint', 'npx', ['eslint', '--max-warnings=0', '.']);
 step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
+step('typecheck (renderer)', 'npx', ['tsc', '-p', 'renderer/tsconfig.json', '--noEmit']);
 
 const vitestJson = path.join(resultsDir, 'vitest.json');
 console.log('\n=== vitest');
@@ -50,6 +53,38 @@ if (existsSync(vitestJson)) {
   failed++;
 }
 if (v.status !== 0 && failed === 0) failed++;
+
+// The browser suite: Playwright in Debian's Chromium against a real `strata console`.
+const playwrightJson = path.join(resultsDir, 'playwright.json');
+console.log('\n=== playwright (e2e/)');
+const failedBefore = failed;
+const p = spawnSync('npx', ['playwright', 'test'], { cwd: root, stdio: 'inherit' });
+if (existsSync(playwrightJson)) {
+  const report = JSON.parse(readFileSync(playwrightJson, 'utf8'));
+  passed += (report.stats?.expected ?? 0) + (report.stats?.flaky ?? 0);
+  failed += report.stats?.unexpected ?? 0;
+  skipped += report.stats?.skipped ?? 0;
+  // Every skip says why, here as well as in the report.
+  const walk = (suite) => {
+    for (const spec of suite.specs ?? []) {
+      for (const t of spec.tests ?? []) {
+        if (t.status === 'skipped') {
+          const why = (t.annotations ?? []).find((a) => a.type === 'skip')?.description ?? 'no reason given';
+          console.log(`skipped: ${spec.title} — ${why}`);
+        }
+      }
+    }
+    for (const child of suite.suites ?? []) walk(child);
+  };
+  for (const suite of report.suites ?? []) walk(suite);
+  for (const e of report.errors ?? []) {
+    console.log(`playwright error: ${e.message ?? JSON.stringify(e)}`);
+    failed++;
+  }
+} else {
+  failed++;
+}
+if (p.status !== 0 && failed === failedBefore) failed++;
 
 const summary = `${passed} passed, ${failed} failed, ${skipped} skipped`;
 writeFileSync(path.join(resultsDir, 'summary.txt'), summary + '\n');

@@ -1,16 +1,30 @@
 // The agent's API: every call and event as a zod schema keyed by its channel (`domain:verb`). The
 // agent's handlers, every transport and every client are typed from this one map, so none can drift.
 import { z } from 'zod';
+import {
+  ConfiguredSourceSchema,
+  ScheduleSchema,
+  SettingsSchema,
+  SettingsUpdateSchema,
+  SnapshotDiffSchema,
+  SnapshotMapSchema,
+  SourceIdSchema,
+  TargetCheckSchema,
+} from './console-config.js';
 import { DiskLayoutSchema } from './disk-layout.js';
+import { DiskMapSchema } from './extents.js';
 import { ErrorPayloadSchema } from './error-schema.js';
 import type { ErrorPayload } from './errors.js';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobSchema } from './job.js';
 import { SnapshotSummarySchema } from './snapshot.js';
 
 /** Bumped on any change a client of the previous version would misread (agent:hello returns it). */
-export const API_VERSION = 1;
+export const API_VERSION = 2;
 
 const PathSchema = z.string().min(1, 'a path is required');
+/** Where a call names no repository, the one in the settings is meant. */
+const RepoSchema = PathSchema.optional();
+const SnapshotRefSchema = z.string().min(1, 'a snapshot id is required');
 
 export const CALLS = {
   'agent:hello': {
@@ -20,6 +34,49 @@ export const CALLS = {
   'sources:inspect': {
     input: z.strictObject({ path: PathSchema }),
     output: DiskLayoutSchema,
+  },
+  'sources:map': {
+    input: z.strictObject({ path: PathSchema }),
+    output: DiskMapSchema,
+  },
+  'sources:list': {
+    input: z.strictObject({}),
+    output: z.array(ConfiguredSourceSchema),
+  },
+  'sources:add': {
+    input: z.strictObject({ path: PathSchema, label: z.string().trim().min(1).max(200).optional(), schedule: ScheduleSchema.nullable().optional() }),
+    output: ConfiguredSourceSchema,
+  },
+  'sources:update': {
+    input: z.strictObject({ id: SourceIdSchema, label: z.string().trim().min(1).max(200).optional(), schedule: ScheduleSchema.nullable().optional() }),
+    output: ConfiguredSourceSchema,
+  },
+  'sources:remove': {
+    /** Forgets the source; its snapshots stay in the repository. */
+    input: z.strictObject({ id: SourceIdSchema }),
+    output: z.object({ id: SourceIdSchema }),
+  },
+  'sources:create-demo': {
+    /** Makes a small disk image with two filesystems in the state directory and adds it as a source. */
+    input: z.strictObject({}),
+    output: ConfiguredSourceSchema,
+  },
+  'sources:change-demo': {
+    /** Writes a few changes into the demo image's files, so the next backup has something to find. */
+    input: z.strictObject({ id: SourceIdSchema }),
+    output: z.object({ filesChanged: z.number().int().nonnegative() }),
+  },
+  'settings:get': {
+    input: z.strictObject({}),
+    output: SettingsSchema,
+  },
+  'settings:update': {
+    input: SettingsUpdateSchema,
+    output: SettingsSchema,
+  },
+  'targets:check': {
+    input: z.strictObject({ path: PathSchema, snapshot: SnapshotRefSchema, repo: RepoSchema }),
+    output: TargetCheckSchema,
   },
   'repository:init': {
     input: z.strictObject({
@@ -32,19 +89,27 @@ export const CALLS = {
     output: z.object({ id: z.string(), path: z.string(), encryption: z.enum(['none', 'aes-256-gcm']), fullEvery: z.number().int() }),
   },
   'snapshots:list': {
-    input: z.strictObject({ repo: PathSchema }),
+    input: z.strictObject({ repo: RepoSchema }),
     output: z.array(SnapshotSummarySchema),
   },
+  'snapshots:map': {
+    input: z.strictObject({ snapshot: SnapshotRefSchema, repo: RepoSchema }),
+    output: SnapshotMapSchema,
+  },
+  'snapshots:diff': {
+    input: z.strictObject({ from: SnapshotRefSchema, to: SnapshotRefSchema, repo: RepoSchema }),
+    output: SnapshotDiffSchema,
+  },
   'jobs:start-backup': {
-    input: z.strictObject({ source: PathSchema, repo: PathSchema, tags: z.array(z.string().min(1)).optional(), full: z.boolean().optional() }),
+    input: z.strictObject({ source: PathSchema, repo: RepoSchema, tags: z.array(z.string().min(1)).optional(), full: z.boolean().optional() }),
     output: z.object({ jobId: JobIdSchema }),
   },
   'jobs:start-restore': {
-    input: z.strictObject({ snapshot: z.string().min(1), repo: PathSchema, target: PathSchema, force: z.boolean().optional() }),
+    input: z.strictObject({ snapshot: SnapshotRefSchema, repo: RepoSchema, target: PathSchema, force: z.boolean().optional() }),
     output: z.object({ jobId: JobIdSchema }),
   },
   'jobs:start-verify': {
-    input: z.strictObject({ repo: PathSchema, readData: z.boolean().optional() }),
+    input: z.strictObject({ repo: RepoSchema, readData: z.boolean().optional() }),
     output: z.object({ jobId: JobIdSchema }),
   },
   'jobs:list': {
@@ -59,8 +124,12 @@ export const CALLS = {
 } as const satisfies Record<string, { input: z.ZodType; output: z.ZodType }>;
 
 export const EVENTS = {
+  'jobs:queued': JobSchema,
   'jobs:progress': JobProgressSchema,
   'jobs:finished': JobFinishedSchema,
+  /** Sources were added, removed or changed, or a backup of one ended: list them again. */
+  'sources:changed': z.object({}),
+  'settings:changed': SettingsSchema,
 } as const satisfies Record<string, z.ZodType>;
 
 export type Channel = keyof typeof CALLS;
@@ -91,7 +160,7 @@ export function replySchema<T extends z.ZodType>(value: T) {
   return z.discriminatedUnion('ok', [z.object({ ok: z.literal(true), value }), z.object({ ok: z.literal(false), error: ErrorPayloadSchema })]);
 }
 
-/** What a console holds, whichever transport is underneath (socket now, Electron IPC next). */
+/** What a console holds, whichever transport is underneath (socket or Electron IPC). */
 export interface ApiClient {
   call<C extends Channel>(channel: C, input: ClientInput<C>): Promise<Reply<Output<C>>>;
   /** Sends a call the type system has not checked: for transports relaying raw messages, and for tests of rejection. */

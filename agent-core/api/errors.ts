@@ -77,7 +77,8 @@ export function isStrataError(value: unknown): value is StrataError {
  */
 export function toStrataError(value: unknown, context = 'The operation'): StrataError {
   if (value instanceof StrataError) return value;
-  const err = value as NodeJS.ErrnoException | undefined;
+  // The shape of a Node system error, spelled out so this file needs no Node typings (the renderer uses it).
+  const err = value as { code?: string; path?: string; message?: string } | undefined;
   const detail = err?.path ? ` (${err.path})` : '';
   switch (err?.code) {
     case 'ENOENT':

@@ -86,6 +86,27 @@ export const MIGRATIONS: readonly string[] = [
   ) STRICT;
   CREATE INDEX events_by_job ON events (job_id, id);
   `,
+  // 2: the console's configuration (sources it protects, settings) and the agent's job ids.
+  `
+  -- The agent's queue names jobs by UUID; the row keeps it so live and past jobs are one list.
+  ALTER TABLE jobs ADD COLUMN uuid TEXT;
+  CREATE UNIQUE INDEX jobs_by_uuid ON jobs (uuid) WHERE uuid IS NOT NULL;
+
+  CREATE TABLE configured_sources (
+    id          TEXT NOT NULL PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,
+    label       TEXT NOT NULL,
+    schedule    TEXT,
+    added_at    TEXT NOT NULL,
+    last_run_at TEXT,
+    demo        INTEGER NOT NULL DEFAULT 0 CHECK (demo IN (0, 1))
+  ) STRICT;
+
+  CREATE TABLE settings (
+    key   TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL CHECK (json_valid(value))
+  ) STRICT;
+  `,
 ];
 
 export const CATALOG_SCHEMA_VERSION = MIGRATIONS.length;

@@ -88,7 +88,7 @@ describe('Catalog.open', () => {
       expect(await db.get('PRAGMA application_id')).toEqual({ application_id: CATALOG_APPLICATION_ID });
       expect(await db.get('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
       const tables = await db.all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name");
-      expect(tables.map((t) => t.name)).toEqual(['events', 'jobs', 'repositories', 'snapshots', 'sources']);
+      expect(tables.map((t) => t.name)).toEqual(['configured_sources', 'events', 'jobs', 'repositories', 'settings', 'snapshots', 'sources']);
       const indexes = await db.all<{ name: string }>("SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'snapshots'");
       expect(indexes.map((i) => i.name)).toContain('snapshots_by_parent');
     });

@@ -28,6 +28,8 @@ export interface JobError {
 
 export interface CatalogJob {
   id: number;
+  /** The agent queue's id of the job; null for jobs the CLI ran. */
+  uuid: string | null;
   kind: JobKind;
   state: JobState;
   repoId: string | null;
@@ -102,6 +104,7 @@ interface SnapshotRow {
 
 interface JobRow {
   id: number;
+  uuid: string | null;
   kind: string;
   state: string;
   repo_id: string | null;
@@ -111,6 +114,31 @@ interface JobRow {
   error_code: string | null;
   error_message: string | null;
   summary: string | null;
+}
+
+/** A source the console protects, as stored. */
+export interface ConfiguredSourceRow {
+  id: string;
+  path: string;
+  label: string;
+  schedule: string | null;
+  addedAt: string;
+  lastRunAt: string | null;
+  demo: boolean;
+}
+
+interface SourceRow {
+  id: string;
+  path: string;
+  label: string;
+  schedule: string | null;
+  added_at: string;
+  last_run_at: string | null;
+  demo: number;
+}
+
+function sourceOfRow(r: SourceRow): ConfiguredSourceRow {
+  return { id: r.id, path: r.path, label: r.label, schedule: r.schedule, addedAt: r.added_at, lastRunAt: r.last_run_at, demo: r.demo === 1 };
 }
 
 interface EventRow {
@@ -305,11 +333,11 @@ export class Catalog {
   // ---- jobs and events ----
 
   /** Starts a job in state 'running' and returns its id. */
-  createJob(job: { kind: JobKind; repoId?: string | null; sourceName?: string | null }): Promise<number> {
+  createJob(job: { kind: JobKind; repoId?: string | null; sourceName?: string | null; uuid?: string | null }): Promise<number> {
     return this.serial('Recording a job in the catalog', async (db) => {
       const result = await db.run(
-        `INSERT INTO jobs (kind, state, repo_id, source_name, pid, owner, started_at) VALUES (?, 'running', ?, ?, ?, ?, ?)`,
-        [job.kind, job.repoId ?? null, job.sourceName ?? null, process.pid, PROCESS_TOKEN, new Date().toISOString()],
+        `INSERT INTO jobs (kind, state, repo_id, source_name, pid, owner, started_at, uuid) VALUES (?, 'running', ?, ?, ?, ?, ?, ?)`,
+        [job.kind, job.repoId ?? null, job.sourceName ?? null, process.pid, PROCESS_TOKEN, new Date().toISOString(), job.uuid ?? null],
       );
       return result.lastId;
     });
@@ -349,7 +377,7 @@ export class Catalog {
     return this.serial('Listing jobs', async (db) => {
       if (!Number.isSafeInteger(limit) || limit < 1) throw new StrataError('InvalidInput', `A job list limit must be a positive whole number, not ${limit}.`);
       const rows = await db.all<JobRow>(
-        `SELECT id, kind, state, repo_id, source_name, started_at, finished_at, error_code, error_message, summary
+        `SELECT id, uuid, kind, state, repo_id, source_name, started_at, finished_at, error_code, error_message, summary
          FROM jobs ORDER BY id DESC LIMIT ?`,
         [limit],
       );
@@ -386,6 +414,66 @@ export class Catalog {
           marked += 1;
         }
         return marked;
+      }),
+    );
+  }
+
+  // ---- the console's configuration ----
+
+  listConfiguredSources(): Promise<ConfiguredSourceRow[]> {
+    return this.serial('Listing sources', async (db) =>
+      (await db.all<SourceRow>('SELECT id, path, label, schedule, added_at, last_run_at, demo FROM configured_sources ORDER BY added_at, id')).map(sourceOfRow),
+    );
+  }
+
+  /** Adds a source; a path already configured is refused (InvalidInput). */
+  addConfiguredSource(s: { id: string; path: string; label: string; schedule: string | null; demo?: boolean }): Promise<ConfiguredSourceRow> {
+    return this.serial(`Adding the source ${s.path}`, async (db) => {
+      const taken = await db.get<{ label: string }>('SELECT label FROM configured_sources WHERE path = ?', [s.path]);
+      if (taken) throw new StrataError('InvalidInput', `${s.path} is already a source (“${taken.label}”); edit that one instead.`);
+      const row: SourceRow = { id: s.id, path: s.path, label: s.label, schedule: s.schedule, added_at: new Date().toISOString(), last_run_at: null, demo: s.demo ? 1 : 0 };
+      await db.run('INSERT INTO configured_sources (id, path, label, schedule, added_at, last_run_at, demo) VALUES (?, ?, ?, ?, ?, ?, ?)', [
+        row.id, row.path, row.label, row.schedule, row.added_at, row.last_run_at, row.demo,
+      ]);
+      return sourceOfRow(row);
+    });
+  }
+
+  /** Changes a source's label, schedule or last run; fields left undefined stay. */
+  updateConfiguredSource(id: string, change: { label?: string; schedule?: string | null; lastRunAt?: string }): Promise<ConfiguredSourceRow> {
+    return this.serial(`Updating source ${id}`, async (db) => {
+      const row = await db.get<SourceRow>('SELECT id, path, label, schedule, added_at, last_run_at, demo FROM configured_sources WHERE id = ?', [id]);
+      if (!row) throw new StrataError('NotFound', `No source ${id}; list them with sources:list.`);
+      if (change.label !== undefined) row.label = change.label;
+      if (change.schedule !== undefined) row.schedule = change.schedule;
+      if (change.lastRunAt !== undefined) row.last_run_at = change.lastRunAt;
+      await db.run('UPDATE configured_sources SET label = ?, schedule = ?, last_run_at = ? WHERE id = ?', [row.label, row.schedule, row.last_run_at, id]);
+      return sourceOfRow(row);
+    });
+  }
+
+  removeConfiguredSource(id: string): Promise<void> {
+    return this.serial(`Removing source ${id}`, async (db) => {
+      const result = await db.run('DELETE FROM configured_sources WHERE id = ?', [id]);
+      if (result.changes === 0) throw new StrataError('NotFound', `No source ${id}; list them with sources:list.`);
+    });
+  }
+
+  /** Every stored setting, parsed from JSON; the caller validates and fills defaults. */
+  readSettings(): Promise<Record<string, unknown>> {
+    return this.serial('Reading settings', async (db) => {
+      const out: Record<string, unknown> = {};
+      for (const r of await db.all<{ key: string; value: string }>('SELECT key, value FROM settings')) out[r.key] = JSON.parse(r.value) as unknown;
+      return out;
+    });
+  }
+
+  writeSettings(values: Record<string, unknown>): Promise<void> {
+    return this.serial('Saving settings', (db) =>
+      this.transaction(db, async () => {
+        for (const [key, value] of Object.entries(values)) {
+          await db.run('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, JSON.stringify(value)]);
+        }
       }),
     );
   }
@@ -525,6 +613,7 @@ function summaryOfRow(r: SnapshotRow): SnapshotSummary {
 function jobOfRow(r: JobRow): CatalogJob {
   return {
     id: r.id,
+    uuid: r.uuid,
     kind: r.kind as JobKind,
     state: r.state as JobState,
     repoId: r.repo_id,

@@ -42,6 +42,26 @@ describe('repository locks', () => {
   });
   afterEach(() => repo.cleanup());
 
+  it('a waiting lock gets the repository once the holder releases it', async () => {
+    const listing = await RepoLock.acquire(repo.backend, false, 'strata snapshots');
+    const started = Date.now();
+    setTimeout(() => void listing.release(), 300);
+    const backup = await RepoLock.acquireWaiting(repo.backend, true, 'strata backup /dev/vdb', 10_000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(await repo.backend.list('locks')).toHaveLength(1);
+    await backup.release();
+  });
+
+  it('a waiting lock gives up with Locked when the holder keeps it past the wait', async () => {
+    const holder = await RepoLock.acquire(repo.backend, true, 'strata backup /dev/vdb');
+    const started = Date.now();
+    await expect(RepoLock.acquireWaiting(repo.backend, false, 'strata snapshots', 400)).rejects.toThrow(strataError('Locked'));
+    expect(Date.now() - started).toBeLessThan(3000);
+    // The waiter left no lock file behind.
+    expect(await repo.backend.list('locks')).toHaveLength(1);
+    await holder.release();
+  });
+
   it('a second exclusive lock fails with Locked and a sentence naming the holder', async () => {
     const first = await RepoLock.acquire(repo.backend, true, 'strata backup /dev/vdb');
     const second = RepoLock.acquire(repo.backend, true, 'strata backup /dev/vdc');

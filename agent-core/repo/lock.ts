@@ -98,6 +98,25 @@ export class RepoLock {
     return lock;
   }
 
+  /**
+   * Acquires as `acquire` does, retrying while another holder has it, for up to waitMs: a backup
+   * queued behind a listing (or the other way round) waits its turn instead of failing.
+   */
+  static async acquireWaiting(backend: RepoBackend, exclusive: boolean, command: string, waitMs: number): Promise<RepoLock> {
+    const deadline = Date.now() + waitMs;
+    let pauseMs = 50;
+    for (;;) {
+      try {
+        return await RepoLock.acquire(backend, exclusive, command);
+      } catch (err) {
+        if (!(err instanceof StrataError) || err.code !== 'Locked' || Date.now() + pauseMs > deadline) throw err;
+      }
+      // Random pauses: two waiters that saw each other do not meet again in lock step.
+      await new Promise((resolve) => setTimeout(resolve, pauseMs * (0.5 + Math.random())));
+      pauseMs = Math.min(pauseMs * 2, 1000);
+    }
+  }
+
   async release(): Promise<void> {
     if (this.released) return;
     this.released = true;

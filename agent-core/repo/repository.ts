@@ -144,8 +144,9 @@ export class Repository {
     throw new StrataError('PermissionDenied', 'The password does not open this repository; check the password file and try again.');
   }
 
-  lock(exclusive: boolean, command: string): Promise<RepoLock> {
-    return RepoLock.acquire(this.backend, exclusive, command);
+  /** Locks the repository; with waitMs, waits that long for other holders to finish first. */
+  lock(exclusive: boolean, command: string, waitMs = 0): Promise<RepoLock> {
+    return waitMs > 0 ? RepoLock.acquireWaiting(this.backend, exclusive, command, waitMs) : RepoLock.acquire(this.backend, exclusive, command);
   }
 
   /** Reads every index file into memory. Returns the names read. */

@@ -2,7 +2,9 @@
 // the one API contract. Loopback by default; every /api/ route but health needs the bearer token,
 // browsers are held to the server's own Origin, and oversized or malformed messages are refused.
 import { timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
@@ -33,11 +35,15 @@ export interface AgentServerOptions {
   readonly password?: () => string | null;
   /** One line per rejected request or failed call; default stderr. Never given the token. */
   readonly log?: LogLine;
+  /** Serves the console's renderer bundle from this folder at / (the headless console). */
+  readonly staticDir?: string;
 }
 
 export interface AgentServer {
   /** http://HOST:PORT, without the token. */
   readonly url: string;
+  /** The console's address with the token in its fragment (never sent to a server, so never logged). */
+  readonly consoleUrl: string;
   readonly port: number;
   readonly token: string;
   close(): Promise<void>;
@@ -62,6 +68,56 @@ function tokenFromSubprotocols(req: http.IncomingMessage): string | null {
   const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((p) => p.trim());
   const entry = offered.find((p) => p.startsWith(TOKEN_SUBPROTOCOL_PREFIX));
   return entry ? entry.slice(TOKEN_SUBPROTOCOL_PREFIX.length) : null;
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.json': 'application/json; charset=utf-8',
+  '.map': 'application/json; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2',
+};
+
+/** The console's policy, sent with every page: nothing but our own files and our own agent. */
+export const CONSOLE_CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/** Files of the renderer bundle; an unknown path without an extension is the app itself (client-side routes). */
+async function serveStatic(root: string, pathname: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+  let rel: string;
+  try {
+    rel = decodeURIComponent(pathname);
+  } catch {
+    return sendJson(res, 400, errorReply('InvalidInput', 'The path is not valid.'));
+  }
+  const base = path.resolve(root);
+  let file = path.resolve(base, '.' + (rel.endsWith('/') ? rel + 'index.html' : rel));
+  if (file !== base && !file.startsWith(base + path.sep)) return sendJson(res, 404, errorReply('NotFound', `Nothing is served at ${pathname}.`));
+  let body: Buffer;
+  try {
+    body = await readFile(file);
+  } catch {
+    if (path.extname(file) !== '') return sendJson(res, 404, errorReply('NotFound', `Nothing is served at ${pathname}.`));
+    file = path.join(base, 'index.html');
+    try {
+      body = await readFile(file);
+    } catch {
+      return sendJson(res, 503, errorReply('NotFound', 'The console is not built; run `npm run build` first.'));
+    }
+  }
+  res.writeHead(200, {
+    'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
+    'content-length': body.length,
+    'content-security-policy': CONSOLE_CSP,
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+    'cache-control': file.endsWith('.html') ? 'no-store' : 'max-age=3600',
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 function sendJson(res: http.ServerResponse, status: number, body: unknown, headers: http.OutgoingHttpHeaders = {}): void {
@@ -101,6 +157,7 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
   const agent = options.agent ?? (await openAgent({ stateDir: options.stateDir, ...(options.password ? { password: options.password } : {}) }));
   const ownsAgent = options.agent === undefined;
   let allowedOrigins = new Set<string>();
+  let allowedHosts = new Set<string>();
 
   /** A browser page from anywhere but this server is refused; clients that send no Origin are not browsers. */
   const originAllowed = (req: http.IncomingMessage): boolean => {
@@ -116,10 +173,20 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
     });
   });
 
+  /** A page on another site that resolves its own name to 127.0.0.1 (DNS rebinding) sends its own Host: refuse it. */
+  const hostAllowed = (req: http.IncomingMessage): boolean => allowedHosts.has((req.headers.host ?? '').toLowerCase());
+
   async function handleHttp(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const pathname = new URL(req.url ?? '/', 'http://agent').pathname;
+    if (!hostAllowed(req)) {
+      log(`${who(req)}: refused, foreign Host ${JSON.stringify(req.headers.host ?? '')}`);
+      return sendJson(res, 421, errorReply('PermissionDenied', 'Connect to the agent by its loopback address, as the console URL gives it.'));
+    }
     if (pathname === HEALTH_PATH && req.method === 'GET') return sendJson(res, 200, { ok: true, apiVersion: API_VERSION });
-    if (!pathname.startsWith('/api/')) return sendJson(res, 404, errorReply('NotFound', `Nothing is served at ${pathname}.`));
+    if (!pathname.startsWith('/api/')) {
+      if (options.staticDir && (req.method === 'GET' || req.method === 'HEAD')) return serveStatic(options.staticDir, pathname, req, res);
+      return sendJson(res, 404, errorReply('NotFound', `Nothing is served at ${pathname}.`));
+    }
     const given = bearerOf(req);
     if (given === null || !sameSecret(given, token)) {
       log(`${who(req)}: refused, ${given === null ? 'no' : 'wrong'} bearer token`);
@@ -162,6 +229,10 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
   server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
     const pathname = new URL(req.url ?? '/', 'http://agent').pathname;
     if (pathname !== WS_PATH) return refuseUpgrade(socket, 404, 'Not Found');
+    if (!hostAllowed(req)) {
+      log(`${who(req)}: WebSocket refused, foreign Host ${JSON.stringify(req.headers.host ?? '')}`);
+      return refuseUpgrade(socket, 421, 'Misdirected Request');
+    }
     const given = tokenFromSubprotocols(req);
     if (given === null || !sameSecret(given, token)) {
       log(`${who(req)}: WebSocket refused, ${given === null ? 'no' : 'wrong'} token`);
@@ -217,10 +288,12 @@ export async function startAgentServer(options: AgentServerOptions): Promise<Age
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
-  allowedOrigins = new Set([`http://127.0.0.1:${port}`, `http://localhost:${port}`, `http://[::1]:${port}`, `http://${urlHost}:${port}`]);
+  allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `${urlHost.toLowerCase()}:${port}`]);
+  allowedOrigins = new Set([...allowedHosts].map((h) => `http://${h}`));
 
   return {
     url: `http://${urlHost}:${port}`,
+    consoleUrl: `http://${urlHost}:${port}/#token=${token}`,
     port,
     token,
     close: async () => {
