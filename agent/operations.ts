@@ -1,7 +1,7 @@
 // The agent's operations: each user-visible action (init, inspect, backup, snapshots, restore,
 // verify, catalog rebuild) composed from the engine and the drivers. The CLI calls these today;
 // the console's API will call the same functions.
-import { realpath } from 'node:fs/promises';
+import { open, realpath } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { StrataError, toStrataError } from '../agent-core/api/errors.js';
@@ -10,14 +10,29 @@ import { Catalog } from '../agent-core/catalog/catalog.js';
 import { runBackup, checkSourceSize, type ParentSnapshot } from '../agent-core/engine/backup.js';
 import type { Progress } from '../agent-core/engine/progress.js';
 import { runRestore } from '../agent-core/engine/restore.js';
+import { verifyRestored } from '../agent-core/engine/restore-verify.js';
 import { runVerify, type VerifyReport } from '../agent-core/engine/verify.js';
 import { summaryOf } from '../agent-core/repo/manifest.js';
 import { Repository } from '../agent-core/repo/repository.js';
+import type { SnapshotDiff, SnapshotMap, TargetCheck } from '../agent-core/api/console-config.js';
+import type { DiskMap as DiskMapView } from '../agent-core/api/extents.js';
+import { loadExtents } from '../agent-core/engine/parent-view.js';
+import { differingExtents, storedExtents } from '../agent-core/engine/snapshot-diff.js';
+import { alignExtents, totalBytes } from '../agent-core/extents.js';
+import type { Manifest } from '../agent-core/repo/manifest.js';
 import { WorkerPool } from '../drivers/compute/worker-pool.js';
+import { checkTarget } from '../drivers/source/check-target.js';
 import { mapDisk } from '../drivers/disk/map-disk.js';
 import { openSource } from '../drivers/source/open-source.js';
 import { openTarget } from '../drivers/source/open-target.js';
 import { LocalDirBackend } from '../drivers/storage/local-dir-backend.js';
+import { fadvise } from '../native/index.js';
+
+/** How long an operation waits for another one's repository lock before it gives up (Locked). */
+const LOCK_WAIT_MS = 30_000;
+
+/** The granularity of the maps the console draws: the repository's change-detection block. */
+const BLOCK_BYTES = 4096;
 
 export interface AgentContext {
   /** Holds the catalog. */
@@ -26,6 +41,8 @@ export interface AgentContext {
   readonly password: () => string | null;
   readonly onProgress?: (p: Progress) => void;
   readonly signal?: AbortSignal;
+  /** The agent queue's id of the job this operation runs as, recorded with its catalog row. */
+  readonly jobUuid?: string;
 }
 
 /** The state directory: root's in /var/lib, a user's under XDG_STATE_HOME. */
@@ -47,8 +64,15 @@ async function withCatalog<T>(ctx: AgentContext, fn: (c: Catalog) => Promise<T>)
 }
 
 /** Runs fn as a catalog job: recorded as running, then succeeded or failed with its error. */
-async function asJob<T>(catalog: Catalog, kind: 'backup' | 'restore' | 'verify' | 'catalog-rebuild', repoId: string | null, sourceName: string | null, fn: (jobId: number) => Promise<T>): Promise<T> {
-  const jobId = await catalog.createJob({ kind, repoId, sourceName });
+async function asJob<T>(
+  ctx: AgentContext,
+  catalog: Catalog,
+  kind: 'backup' | 'restore' | 'verify' | 'catalog-rebuild',
+  repoId: string | null,
+  sourceName: string | null,
+  fn: (jobId: number) => Promise<T>,
+): Promise<T> {
+  const jobId = await catalog.createJob({ kind, repoId, sourceName, uuid: ctx.jobUuid ?? null });
   try {
     const result = await fn(jobId);
     await catalog.finishJob(jobId, { state: 'succeeded', summary: result });
@@ -74,13 +98,70 @@ export async function initRepository(repoPath: string, options: { encryption: 'n
 }
 
 export async function inspectSource(sourcePath: string) {
+  return (await diskMap(sourcePath)).layout;
+}
+
+/** The layout and valid map of a disk as the API carries them (run-length extents). */
+export async function diskMap(sourcePath: string): Promise<DiskMapView> {
   const source = await openSource(sourcePath);
   try {
-    const { layout } = await mapDisk(source);
-    return layout;
+    const { layout, validExtents } = await mapDisk(source);
+    // Whole blocks, as a backup reads them: the map shows exactly what the next backup would read.
+    const used = alignExtents(validExtents, BLOCK_BYTES, source.sizeBytes);
+    return { path: sourcePath, layout, blockSize: BLOCK_BYTES, used: used.map((e) => [e.startBytes, e.lengthBytes] as const) };
   } finally {
     await source.close();
   }
+}
+
+/** The name a source's snapshots carry, so the console can find them. */
+export async function sourceNameOfPath(sourcePath: string): Promise<string> {
+  const source = await openSource(sourcePath);
+  try {
+    return await sourceNameOf(sourcePath, source.kind);
+  } finally {
+    await source.close();
+  }
+}
+
+/** The regions a snapshot holds, read from its map pages alone. */
+export async function snapshotMap(ctx: AgentContext, repoPath: string, ref: string): Promise<SnapshotMap> {
+  return withSnapshots(ctx, repoPath, [ref], async (repo, [one]) => ({
+    snapshotId: one!.id,
+    sizeBytes: one!.manifest.summary.sourceBytes,
+    blockSize: one!.manifest.blockSizeBytes,
+    stored: storedExtents(await loadExtents(repo, one!.manifest)).map((e) => [e.startBytes, e.lengthBytes] as const),
+  }));
+}
+
+/** Where two snapshots' content differs, from their map pages alone. */
+export async function snapshotDiff(ctx: AgentContext, repoPath: string, fromRef: string, toRef: string): Promise<SnapshotDiff> {
+  return withSnapshots(ctx, repoPath, [fromRef, toRef], async (repo, [a, b]) => {
+    const changed = differingExtents(await loadExtents(repo, a!.manifest), await loadExtents(repo, b!.manifest), Math.min(a!.manifest.blockSizeBytes, b!.manifest.blockSizeBytes));
+    return { from: a!.id, to: b!.id, changed: changed.map((e) => [e.startBytes, e.lengthBytes] as const), changedBytes: totalBytes(changed) };
+  });
+}
+
+async function withSnapshots<T>(ctx: AgentContext, repoPath: string, refs: string[], fn: (repo: Repository, snapshots: { id: string; manifest: Manifest }[]) => Promise<T>): Promise<T> {
+  const repo = await openRepository(ctx, repoPath);
+  const lock = await repo.lock(false, 'strata snapshot map', LOCK_WAIT_MS);
+  try {
+    await repo.loadIndex();
+    const snapshots = [];
+    for (const ref of refs) {
+      const id = await resolveSnapshot(repo, ref);
+      snapshots.push({ id, manifest: await repo.loadManifest(id) });
+    }
+    return await fn(repo, snapshots);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** What a restore of this snapshot would need of a target, and what stands in its way. */
+export async function checkRestoreTarget(ctx: AgentContext, repoPath: string, ref: string, targetPath: string): Promise<TargetCheck> {
+  const neededBytes = await withSnapshots(ctx, repoPath, [ref], async (_repo, [one]) => one!.manifest.summary.sourceBytes);
+  return checkTarget(targetPath, neededBytes);
 }
 
 /** Brings the catalog up to date with the repository (the repository is the truth). */
@@ -114,8 +195,8 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
       const latest = snapshots.filter((s) => s.sourceId === sourceId).at(-1) ?? null;
       const parent: ParentSnapshot | null = latest ? { id: latest.id, manifest: await repo.loadManifest(latest.id) } : null;
       checkSourceSize(sourceName, source.sizeBytes, parent, options.full ?? false);
-      return asJob(catalog, 'backup', repo.id, sourceName, async () => {
-        const lock = await repo.lock(true, `strata backup ${sourceName}`);
+      return asJob(ctx, catalog, 'backup', repo.id, sourceName, async () => {
+        const lock = await repo.lock(true, `strata backup ${sourceName}`, LOCK_WAIT_MS);
         const compute = computeFor(repo);
         try {
           await repo.backend.cleanTemp();
@@ -149,7 +230,7 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
 
 export async function listSnapshots(ctx: AgentContext, repoPath: string): Promise<SnapshotSummary[]> {
   const repo = await openRepository(ctx, repoPath);
-  const lock = await repo.lock(false, 'strata snapshots');
+  const lock = await repo.lock(false, 'strata snapshots', LOCK_WAIT_MS);
   try {
     return await withCatalog(ctx, (catalog) => syncCatalog(catalog, repo));
   } finally {
@@ -176,31 +257,64 @@ export async function resolveSnapshot(repo: Repository, ref: string): Promise<st
   return matches[0]!;
 }
 
-export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: string, targetPath: string, options: { force?: boolean } = {}) {
+/**
+ * Restores a snapshot onto a target, then (unless `verify` is false) reads the target back and
+ * compares every data and zero block with the snapshot's digests. A target that differs fails the
+ * restore with `Corrupt`: a job that ends "succeeded" must mean the target holds the snapshot.
+ */
+export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: string, targetPath: string, options: { force?: boolean; verify?: boolean } = {}) {
   const repo = await openRepository(ctx, repoPath);
-  const lock = await repo.lock(false, `strata restore ${snapshotRef}`);
+  const lock = await repo.lock(false, `strata restore ${snapshotRef}`, LOCK_WAIT_MS);
   try {
     const snapshotId = await resolveSnapshot(repo, snapshotRef);
     const manifest = await repo.loadManifest(snapshotId);
     await repo.loadIndex();
     return await withCatalog(ctx, (catalog) =>
-      asJob(catalog, 'restore', repo.id, manifest.summary.sourceName, async () => {
+      asJob(ctx, catalog, 'restore', repo.id, manifest.summary.sourceName, async () => {
         const target = await openTarget(targetPath, { sizeBytes: manifest.summary.sourceBytes, force: options.force ?? false });
+        let targetOpen = true;
         const compute = computeFor(repo);
         try {
-          const r = await runRestore({
-            repo,
-            compute,
-            snapshotId,
-            manifest,
-            target,
+          const progress = {
             ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
             ...(ctx.signal ? { signal: ctx.signal } : {}),
-          });
-          return { snapshot: snapshotId, target: targetPath, bytesWritten: r.bytesWritten, durationMs: r.durationMs };
+          };
+          const r = await runRestore({ repo, compute, snapshotId, manifest, target, ...progress });
+          targetOpen = false;
+          await target.close();
+          if (options.verify === false) {
+            return { snapshot: snapshotId, target: targetPath, bytesWritten: r.bytesWritten, durationMs: r.durationMs, verification: null };
+          }
+          // runRestore synced the target; dropping its cached pages makes the read-back come from the
+          // disk, not from the memory the restore just wrote. Devices are read with O_DIRECT anyway.
+          if (target.kind === 'file') {
+            const handle = await open(targetPath, 'r');
+            try {
+              fadvise(handle.fd, 0, 0, 'dontneed');
+            } catch {
+              // Advice only: without it the read-back still proves what the restore wrote.
+            } finally {
+              await handle.close();
+            }
+          }
+          const source = await openSource(targetPath);
+          const v = await verifyRestored({ repo, compute, manifest, source, ...progress }).finally(() => source.close());
+          if (v.mismatches > 0) {
+            throw new StrataError(
+              'Corrupt',
+              `The restored ${targetPath} differs from snapshot ${snapshotId.slice(0, 12)} in ${v.mismatches} block(s), the first at byte ${v.firstMismatchBytes}; do not use it, run \`strata verify --read-data\` to check the repository, then restore again.`,
+            );
+          }
+          return {
+            snapshot: snapshotId,
+            target: targetPath,
+            bytesWritten: r.bytesWritten,
+            durationMs: r.durationMs,
+            verification: { blocksChecked: v.blocksChecked, bytesRead: v.bytesRead, mismatches: v.mismatches, durationMs: v.durationMs },
+          };
         } finally {
           await compute.close();
-          await target.close();
+          if (targetOpen) await target.close();
         }
       }),
     );
@@ -212,8 +326,8 @@ export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: 
 export async function verify(ctx: AgentContext, repoPath: string, options: { readData?: boolean } = {}): Promise<VerifyReport> {
   const repo = await openRepository(ctx, repoPath);
   return withCatalog(ctx, (catalog) =>
-    asJob(catalog, 'verify', repo.id, null, async () => {
-      const lock = await repo.lock(false, 'strata verify');
+    asJob(ctx, catalog, 'verify', repo.id, null, async () => {
+      const lock = await repo.lock(false, 'strata verify', LOCK_WAIT_MS);
       const compute = computeFor(repo);
       try {
         return await runVerify({ repo, compute, readData: options.readData ?? false, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) });
@@ -227,7 +341,7 @@ export async function verify(ctx: AgentContext, repoPath: string, options: { rea
 
 export async function rebuildCatalog(ctx: AgentContext, repoPath: string): Promise<{ repository: string; snapshots: number }> {
   const repo = await openRepository(ctx, repoPath);
-  const lock = await repo.lock(false, 'strata catalog rebuild');
+  const lock = await repo.lock(false, 'strata catalog rebuild', LOCK_WAIT_MS);
   try {
     const summaries: SnapshotSummary[] = [];
     for (const id of await repo.listSnapshotIds()) summaries.push(summaryOf(id, await repo.loadManifest(id)));

@@ -7,6 +7,7 @@ import type { SnapshotSummary } from '../agent-core/api/snapshot.js';
 import type { Progress } from '../agent-core/engine/progress.js';
 import * as ops from '../agent/operations.js';
 import { formatBytes, formatDuration, ProgressPrinter } from './output.js';
+import { DEFAULT_AGENT_PORT, DEFAULT_CONSOLE_PORT, parseListen, serve } from './serve.js';
 
 const USAGE = `Strata: block-level backups of disks and images.
 
@@ -14,9 +15,11 @@ const USAGE = `Strata: block-level backups of disks and images.
   strata inspect   SOURCE [--json]
   strata backup    SOURCE --repo PATH [--tag T]... [--full] [--json]
   strata snapshots --repo PATH [--json]
-  strata restore   SNAPSHOT --repo PATH --target PATH [--force] [--json]
+  strata restore   SNAPSHOT --repo PATH --target PATH [--force] [--no-verify] [--json]
   strata verify    --repo PATH [--read-data] [--json]
   strata catalog rebuild --repo PATH
+  strata console   [--listen HOST:PORT] [--state-dir DIR]   the console in a browser, with its agent
+  strata agent     [--listen HOST:PORT] [--state-dir DIR]   the agent as a service, for consoles
 
 Common options: --password-file F (or STRATA_PASSWORD_FILE / STRATA_PASSWORD),
 --state-dir DIR (or STRATA_STATE_DIR; holds the catalog). See docs/CLI.md.`;
@@ -156,17 +159,23 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case 'restore': {
-      const { positionals, values } = parse(rest, { target: { type: 'string' }, force: { type: 'boolean' } });
+      const { positionals, values } = parse(rest, { target: { type: 'string' }, force: { type: 'boolean' }, 'no-verify': { type: 'boolean' } });
       const snapshot = one(positionals, 'SNAPSHOT (an id prefix or "latest")');
       const progress = new ProgressPrinter(!!values.json);
+      // A target that does not read back as the snapshot throws Corrupt (exit status 4).
       const r = await ops.restore(context(values, progress), snapshot, need(values, 'repo', 'PATH of the repository'), need(values, 'target', 'PATH: the image file or device to write'), {
         force: !!values.force,
+        verify: !values['no-verify'],
       });
       progress.done();
+      const v = r.verification;
       emit(
         !!values.json,
-        { type: 'summary', snapshot: r.snapshot, bytesWritten: r.bytesWritten, durationMs: r.durationMs },
-        `restored ${r.snapshot.slice(0, 12)} to ${r.target}: wrote ${formatBytes(r.bytesWritten)} in ${formatDuration(r.durationMs)}`,
+        { type: 'summary', snapshot: r.snapshot, bytesWritten: r.bytesWritten, durationMs: r.durationMs, verification: v },
+        `restored ${r.snapshot.slice(0, 12)} to ${r.target}: wrote ${formatBytes(r.bytesWritten)} in ${formatDuration(r.durationMs)}\n` +
+          (v
+            ? `verified: read back ${formatBytes(v.bytesRead)}, ${v.blocksChecked} blocks match the snapshot (${formatDuration(v.durationMs)})`
+            : 'not verified (--no-verify): each chunk was checked against its id as it was read'),
       );
       return 0;
     }
@@ -194,6 +203,19 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(more);
       const r = await ops.rebuildCatalog(context(values, null), need(values, 'repo', 'PATH of the repository'));
       emit(!!values.json, { type: 'summary', ...r }, `catalog rebuilt: ${r.snapshots} snapshots of repository ${r.repository}`);
+      return 0;
+    }
+    case 'console':
+    case 'agent': {
+      const { positionals, values } = parse(rest, { listen: { type: 'string' } });
+      if (positionals.length > 0) throw new StrataError('InvalidInput', `strata ${command} takes no arguments besides its options.`);
+      const ctx = context(values, null);
+      await serve({
+        stateDir: ctx.stateDir,
+        password: ctx.password,
+        listen: parseListen(values.listen as string | undefined, command === 'console' ? DEFAULT_CONSOLE_PORT : DEFAULT_AGENT_PORT),
+        withConsole: command === 'console',
+      });
       return 0;
     }
     default:

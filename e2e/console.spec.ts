@@ -11,6 +11,9 @@ import { ROOT, startConsole, type RunningConsole } from './console-harness.js';
 const SHOTS = path.join(ROOT, 'e2e', 'screenshots');
 
 async function shot(page: Page, name: string): Promise<void> {
+  // Notices would cover part of the view; the tests have read them already.
+  const dismiss = page.getByRole('log', { name: 'Notifications' }).getByRole('button', { name: 'Dismiss' });
+  while ((await dismiss.count()) > 0) await dismiss.first().click();
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
 }
 

@@ -226,3 +226,145 @@ export function runContractSuite(name: string, makeClient: MakeClient): void {
     });
   });
 }
+
+/** The console's channels: configured sources, schedules, settings, maps, diffs and target checks. */
+export function runConsoleSuite(name: string, makeClient: MakeClient): void {
+  describe(`the console's channels over ${name}`, () => {
+    const scratch = new Scratch('strata-console-');
+    let stateDir: string;
+    let client: ApiClient;
+    let closeClient: () => Promise<void>;
+    let log: EventLog;
+    let demoId: string;
+
+    beforeAll(async () => {
+      stateDir = scratch.path('state');
+      ({ client, close: closeClient } = await makeClient({ stateDir }));
+      log = new EventLog(client);
+    });
+
+    afterAll(async () => {
+      log?.close();
+      await closeClient?.();
+      scratch.cleanup();
+    });
+
+    it('settings start with a default repository in the state directory, not yet made', async () => {
+      const settings = valueOf(await client.call('settings:get', {}));
+      expect(settings).toEqual({
+        repository: { path: path.join(stateDir, 'repository'), id: null, encryption: null },
+        retention: { chainLimit: 128 },
+        notifications: { onSuccess: true, onFailure: true },
+        schedulesPaused: false,
+      });
+    });
+
+    it('settings:update refuses a folder that is not a repository and keeps the old one', async () => {
+      const reply = await client.call('settings:update', { repositoryPath: scratch.path('nothing-here') });
+      expect(reply).toMatchObject({ ok: false, error: { code: 'NotFound' } });
+      expect(valueOf(await client.call('settings:get', {})).repository.path).toBe(path.join(stateDir, 'repository'));
+    });
+
+    it('settings:update points at a new repository, pauses schedules and announces it', async () => {
+      const repo = scratch.path('repo');
+      valueOf(await client.call('repository:init', { repo, encryption: 'none' }));
+      const updated = valueOf(await client.call('settings:update', { repositoryPath: repo, schedulesPaused: true, notifications: { onSuccess: false } }));
+      expect(updated.repository).toMatchObject({ path: repo, encryption: 'none' });
+      expect(updated.repository.id).toMatch(/^[0-9a-f]{32}$/);
+      expect(updated.schedulesPaused).toBe(true);
+      expect(updated.notifications).toEqual({ onSuccess: false, onFailure: true });
+      await log.waitFor(() => log.events.find((e) => e.event === 'settings:changed'), 'settings:changed');
+      valueOf(await client.call('settings:update', { schedulesPaused: false }));
+    });
+
+    it('sources:create-demo makes a disk with an ext4 and a FAT volume and lists it', async () => {
+      const demo = valueOf(await client.call('sources:create-demo', {}));
+      demoId = demo.id;
+      expect(demo).toMatchObject({ label: 'Demo disk', demo: true, schedule: null, lastBackup: null, tracking: 'off', layoutError: null });
+      expect(demo.layout?.partitionTable).toBe('gpt');
+      expect(demo.layout?.volumes.map((v) => v.filesystem)).toEqual(['ext4', 'vfat']);
+      expect(valueOf(await client.call('sources:list', {})).map((s) => s.id)).toEqual([demo.id]);
+      expect(await client.call('sources:create-demo', {})).toMatchObject({ ok: false, error: { code: 'InvalidInput' } });
+    });
+
+    it('sources:add refuses a path that cannot be read, a duplicate and a bad schedule', async () => {
+      expect(await client.call('sources:add', { path: scratch.path('missing.img') })).toMatchObject({ ok: false, error: { code: 'NotFound' } });
+      const demoPath = valueOf(await client.call('sources:list', {}))[0]!.path;
+      expect(await client.call('sources:add', { path: demoPath })).toMatchObject({ ok: false, error: { code: 'InvalidInput' } });
+      const image = makeExt4Image(scratch, 'other.img', 16, 5, 2);
+      const bad = await client.call('sources:add', { path: image, schedule: '61 * * * *' });
+      expect(bad).toMatchObject({ ok: false, error: { code: 'InvalidInput' } });
+      expect(!bad.ok && bad.error.message).toMatch(/minute/);
+      expect(valueOf(await client.call('sources:list', {}))).toHaveLength(1);
+    });
+
+    it('a source added with a schedule shows its next run; update and remove change the list', async () => {
+      const image = makeExt4Image(scratch, 'scheduled.img', 16, 6, 2);
+      const added = valueOf(await client.call('sources:add', { path: image, label: 'Scheduled', schedule: '0 3 * * *' }));
+      expect(added.nextRunAt).not.toBeNull();
+      expect(new Date(added.nextRunAt!).getHours()).toBe(3);
+      const renamed = valueOf(await client.call('sources:update', { id: added.id, label: 'Nightly', schedule: null }));
+      expect(renamed).toMatchObject({ label: 'Nightly', schedule: null, nextRunAt: null });
+      expect(valueOf(await client.call('sources:remove', { id: added.id }))).toEqual({ id: added.id });
+      expect(await client.call('sources:remove', { id: added.id })).toMatchObject({ ok: false, error: { code: 'NotFound' } });
+    });
+
+    it('the scheduler starts a backup of a source when its schedule comes due', async () => {
+      const queued = log.events.length;
+      valueOf(await client.call('sources:update', { id: demoId, schedule: '* * * * * *' }));
+      const job = await log.waitFor(
+        () => log.events.slice(queued).find((e) => e.event === 'jobs:queued' && e.payload.kind === 'backup'),
+        'a scheduled backup to be queued',
+        30_000,
+      );
+      valueOf(await client.call('sources:update', { id: demoId, schedule: null }));
+      if (job.event !== 'jobs:queued') throw new Error('unreachable');
+      const finished = await log.finished(job.payload.id);
+      expect(finished.state).toBe('succeeded');
+      expect(finished.result?.kind === 'backup' && finished.result.snapshot.tags).toEqual(['scheduled']);
+      const demo = valueOf(await client.call('sources:list', {}))[0]!;
+      expect(demo.lastBackup?.mode).toBe('full');
+      expect(demo.lastJob?.state).toBe('succeeded');
+    });
+
+    it('after the demo changes, the next backup differs from the first exactly where the diff says', async () => {
+      const before = valueOf(await client.call('snapshots:list', {}));
+      expect(valueOf(await client.call('sources:change-demo', { id: demoId })).filesChanged).toBeGreaterThan(0);
+      const demo = valueOf(await client.call('sources:list', {}))[0]!;
+      const { jobId } = valueOf(await client.call('jobs:start-backup', { source: demo.path }));
+      expect(await log.finished(jobId)).toMatchObject({ state: 'succeeded' });
+      const after = valueOf(await client.call('snapshots:list', {}));
+      expect(after).toHaveLength(before.length + 1);
+      const [first, second] = [before.at(-1)!, after.at(-1)!];
+      expect(second.mode).toBe('incremental');
+      const diff = valueOf(await client.call('snapshots:diff', { from: first.id, to: second.id }));
+      expect(diff.changedBytes).toBeGreaterThanOrEqual(2 * MiB); // the new 2 MiB photo at least
+      expect(diff.changedBytes).toBeLessThan(second.validBytes);
+      expect(diff.changedBytes).toBeGreaterThanOrEqual(second.bytesNew - 64 * 1024);
+      expect(valueOf(await client.call('snapshots:diff', { from: second.id, to: second.id })).changed).toEqual([]);
+      const map = valueOf(await client.call('snapshots:map', { snapshot: second.id }));
+      expect(map.stored.reduce((n, [, l]) => n + l, 0)).toBe(second.validBytes);
+      const disk = valueOf(await client.call('sources:map', { path: demo.path }));
+      expect(disk.used.reduce((n, [, l]) => n + l, 0)).toBe(second.validBytes);
+    });
+
+    it('targets:check tells a new file from an existing one and a missing folder', async () => {
+      const fresh = valueOf(await client.call('targets:check', { snapshot: 'latest', path: scratch.path('new.img') }));
+      expect(fresh).toMatchObject({ kind: 'missing', ok: true, needsForce: false, problems: [] });
+      expect(fresh.neededBytes).toBe(128 * MiB);
+      const existing = scratch.path('existing.img');
+      writeFileSync(existing, 'something precious');
+      const taken = valueOf(await client.call('targets:check', { snapshot: 'latest', path: existing }));
+      expect(taken).toMatchObject({ kind: 'file', ok: false, needsForce: true });
+      const nowhere = valueOf(await client.call('targets:check', { snapshot: 'latest', path: scratch.path('no/such/dir/x.img') }));
+      expect(nowhere).toMatchObject({ ok: false, needsForce: false });
+      expect(nowhere.problems[0]).toMatch(/does not exist/);
+    });
+
+    it('only the demo disk may be changed by the console', async () => {
+      const image = makeExt4Image(scratch, 'mine.img', 16, 7, 2);
+      const mine = valueOf(await client.call('sources:add', { path: image }));
+      expect(await client.call('sources:change-demo', { id: mine.id })).toMatchObject({ ok: false, error: { code: 'InvalidInput' } });
+    });
+  });
+}

@@ -28,7 +28,22 @@ export const RestoreResultSchema = z.object({
   snapshot: z.string(),
   target: z.string(),
   bytesWritten: z.number().int().nonnegative(),
+  /** Writing only; the read-back has its own duration. */
   durationMs: z.number().nonnegative(),
+  /**
+   * The read-back of the target against the snapshot's block digests; null when it was skipped
+   * (`--no-verify`), absent in results recorded before restores were verified. A restore whose
+   * target differs fails with `Corrupt` instead, so a result here always has mismatches 0.
+   */
+  verification: z
+    .object({
+      blocksChecked: z.number().int().nonnegative(),
+      bytesRead: z.number().int().nonnegative(),
+      mismatches: z.number().int().nonnegative(),
+      durationMs: z.number().nonnegative(),
+    })
+    .nullable()
+    .optional(),
 });
 
 const VerifyFindingSchema = z.object({ object: z.string(), problem: z.string() });

@@ -12,6 +12,9 @@ import type { Repository } from '../repo/repository.js';
 import type { BlockCompute, SealedBlob } from './compute.js';
 import { loadExtents, ParentView, type WindowParent } from './parent-view.js';
 import type { Progress } from './progress.js';
+import { matchesStoredDigest, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
+
+export { mergeRuns, subtractRuns } from './window-read.js';
 
 export interface ParentSnapshot {
   readonly id: string;
@@ -65,9 +68,6 @@ export function checkSourceSize(sourceName: string, sizeBytes: number, parent: P
   }
 }
 
-const WINDOW_BYTES = 4 << 20;
-const READ_GAP_BYTES = 256 << 10;
-
 /** Block classes inside a window. */
 const C_UNMAPPED = 0;
 const C_ZERO = 1;
@@ -118,12 +118,10 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
   let bytesRead = 0;
   let bytesNew = 0;
   let bytesDone = 0;
-  // Windows in flight: enough to keep every worker busy across window boundaries.
-  const depth = 8;
   const free: SharedArrayBuffer[] = [];
   const takeBuffer = (): SharedArrayBuffer => free.pop() ?? new SharedArrayBuffer(WINDOW_BYTES);
-  let vi = 0; // cursor into valid
-  let pi = 0; // cursor into present
+  const validCursor = new RunCursor(valid);
+  const presentCursor = new RunCursor(present);
 
   source.adviseSequential();
 
@@ -141,49 +139,28 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
     }
   };
 
-  const runsIn = (list: readonly Extent[], cursor: number, ws: number, we: number): { runs: [number, number][]; next: number } => {
-    const runs: [number, number][] = [];
-    let i = cursor;
-    while (i < list.length && list[i]!.startBytes + list[i]!.lengthBytes <= ws) i++;
-    const next = i;
-    for (; i < list.length && list[i]!.startBytes < we; i++) {
-      const s = Math.max(ws, list[i]!.startBytes);
-      const e = Math.min(we, list[i]!.startBytes + list[i]!.lengthBytes);
-      if (e > s) runs.push([s - ws, e - s]);
-    }
-    return { runs, next };
-  };
-
   const startWindow = (ws: number): WindowWork => {
     const we = Math.min(size, ws + WINDOW_BYTES);
     const blocks = Math.ceil((we - ws) / bs);
-    const v = runsIn(valid, vi, ws, we);
-    vi = v.next;
-    const p = runsIn(present, pi, ws, we);
-    pi = p.next;
-    const holes = subtractRuns(v.runs, p.runs);
-    const parent = parentView && v.runs.length > 0 ? parentView.window(ws, blocks) : Promise.resolve(null);
-    if (p.runs.length === 0) {
+    const validRuns = validCursor.within(ws, we);
+    const presentRuns = presentCursor.within(ws, we);
+    const holes = subtractRuns(validRuns, presentRuns);
+    const parent = parentView && validRuns.length > 0 ? parentView.window(ws, blocks) : Promise.resolve(null);
+    if (presentRuns.length === 0) {
       const w = { startBytes: ws, lengthBytes: we - ws, blocks, runs: [], holes, sab: null, hashed: Promise.resolve(null), parent };
       return { ...w, planned: planWindow(w) };
     }
     const sab = takeBuffer();
-    const view = Buffer.from(sab);
-    // Gaps shorter than READ_GAP_BYTES are read through: one larger sequential read beats two
-    // small ones. The gap bytes are read but never hashed or stored.
-    const spans = mergeRuns(p.runs, READ_GAP_BYTES);
-    const read = Promise.all(
-      spans.map(async ([o, l]) => {
-        const got = await source.readInto(view, o, l, ws + o);
-        if (got !== l) {
-          throw new StrataError('InvalidInput', `${req.sourceName} ended early at ${ws + o + got} bytes; it changed size during the backup.`);
-        }
-        bytesRead += l;
-      }),
+    const hashed = readAndHashWindow(
+      source,
+      compute,
+      sab,
+      ws,
+      presentRuns,
+      (l) => (bytesRead += l),
+      (at) => new StrataError('InvalidInput', `${req.sourceName} ended early at ${at} bytes; it changed size during the backup.`),
     );
-    read.catch(() => {}); // observed through `hashed`
-    const hashed = read.then(() => compute.hash(sab, p.runs));
-    const w = { startBytes: ws, lengthBytes: we - ws, blocks, runs: p.runs, holes, sab, hashed, parent };
+    const w = { startBytes: ws, lengthBytes: we - ws, blocks, runs: presentRuns, holes, sab, hashed, parent };
     const planned = planWindow(w);
     planned.catch(() => {}); // observed in commitWindow
     return { ...w, planned };
@@ -205,13 +182,8 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
         for (let b = 0; b < n; b++) {
           const blk = first + b;
           if (hashed.zeroMask[k + b]) cls[blk] = C_ZERO;
-          else if (
-            parent &&
-            parent.extentOf[blk]! >= 0 &&
-            digests32.compare(parent.digests, blk * STORED_DIGEST_BYTES, (blk + 1) * STORED_DIGEST_BYTES, blk * 32, blk * 32 + STORED_DIGEST_BYTES) === 0
-          ) {
-            cls[blk] = C_SAME;
-          } else cls[blk] = C_NEW;
+          else if (parent && parent.extentOf[blk]! >= 0 && matchesStoredDigest(digests32, blk, parent.digests, blk)) cls[blk] = C_SAME;
+          else cls[blk] = C_NEW;
         }
         k += n;
       }
@@ -316,7 +288,7 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
   const inflight: WindowWork[] = [];
   for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
     if (req.signal?.aborted) throw new StrataError('Cancelled', 'The backup was cancelled; what was stored so far will be reused by the next run.');
-    if (inflight.length >= depth) await commitWindow(inflight.shift()!);
+    if (inflight.length >= WINDOWS_IN_FLIGHT) await commitWindow(inflight.shift()!);
     inflight.push(startWindow(ws));
   }
   while (inflight.length > 0) await commitWindow(inflight.shift()!);
@@ -364,38 +336,3 @@ export async function runBackup(req: BackupRequest): Promise<{ id: string; summa
   const saved = await repo.saveManifest(manifest);
   return { id: saved.id, summary: { id: saved.id, ...manifest.summary } };
 }
-
-/** Joins sorted runs whose gap is at most gapBytes. */
-export function mergeRuns(runs: readonly [number, number][], gapBytes: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [o, l] of runs) {
-    const last = out[out.length - 1];
-    if (last && o - (last[0] + last[1]) <= gapBytes) last[1] = o + l - last[0];
-    else out.push([o, l]);
-  }
-  return out;
-}
-
-/** Parts of `a` not covered by `b` (both sorted window-relative runs). */
-export function subtractRuns(a: readonly [number, number][], b: readonly [number, number][]): [number, number][] {
-  const out: [number, number][] = [];
-  let j = 0;
-  for (const [s0, l0] of a) {
-    let s = s0;
-    const e = s0 + l0;
-    while (j < b.length && b[j]![0] + b[j]![1] <= s) j++;
-    let k = j;
-    while (s < e) {
-      const r = b[k];
-      if (!r || r[0] >= e) {
-        out.push([s, e - s]);
-        break;
-      }
-      if (r[0] > s) out.push([s, r[0] - s]);
-      s = Math.max(s, r[0] + r[1]);
-      k++;
-    }
-  }
-  return out;
-}
-

@@ -1,16 +1,18 @@
 // The socket transport on real sockets: the contract suite, then what only a socket has to refuse —
 // missing or wrong tokens, foreign Origins, oversized and malformed messages — with the agent serving on.
-import { statSync } from 'node:fs';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { API_VERSION } from '../../agent-core/api/contract.js';
 import { MAX_MESSAGE_BYTES, TOKEN_SUBPROTOCOL_PREFIX, WS_SUBPROTOCOL } from '../../agent-core/api/socket-protocol.js';
-import { EventLog, makeExt4Image, runContractSuite, valueOf } from '../../test-support/api-contract-suite.js';
+import { EventLog, makeExt4Image, runConsoleSuite, runContractSuite, valueOf, type MakeClient } from '../../test-support/api-contract-suite.js';
 import { Scratch } from '../../test-support/disk.js';
 import { startAgentServer, type AgentServer } from './agent-server.js';
 import { connectSocketClient } from './socket-client.js';
 
-runContractSuite('the local WebSocket', async ({ stateDir }) => {
+const overSocket: MakeClient = async ({ stateDir }) => {
   const server = await startAgentServer({ stateDir, log: () => undefined });
   const client = await connectSocketClient({ url: server.url, token: server.token });
   return {
@@ -20,7 +22,10 @@ runContractSuite('the local WebSocket', async ({ stateDir }) => {
       await server.close();
     },
   };
-});
+};
+
+runContractSuite('the local WebSocket', overSocket);
+runConsoleSuite('the local WebSocket', overSocket);
 
 /** Opens a WebSocket and resolves with how it ended: open, or the HTTP status that refused it. */
 function tryConnect(server: AgentServer, protocols: string[], origin?: string): Promise<{ opened: true; ws: WebSocket } | { opened: false; status: number }> {
@@ -78,6 +83,45 @@ describe('the agent socket', () => {
       expect(again.port).not.toBe(server.port);
     } finally {
       await again.close();
+    }
+  });
+
+  it('refuses a request whose Host is not its own (DNS rebinding), even with the token', async () => {
+    const status = (host: string) =>
+      new Promise<number>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: server.port, path: '/api/call/agent:hello', method: 'POST', headers: { host, authorization: `Bearer ${server.token}` } }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end('{}');
+      });
+    expect(await status(`attacker.example:${server.port}`)).toBe(421);
+    expect(lines.some((l) => l.includes('foreign Host'))).toBe(true);
+    expect(await status(`localhost:${server.port}`)).toBe(200);
+  });
+
+  it('serves the console bundle with its CSP, never a file outside it, and the app for unknown routes', async () => {
+    const bundle = scratch.path('bundle');
+    mkdirSync(path.join(bundle, 'assets'), { recursive: true });
+    writeFileSync(path.join(bundle, 'index.html'), '<!doctype html><title>console</title>');
+    writeFileSync(path.join(bundle, 'assets', 'app.js'), 'console.log(1)');
+    writeFileSync(scratch.path('secret.txt'), 'not for browsers');
+    const withConsole = await startAgentServer({ stateDir: scratch.path('state'), log: () => undefined, staticDir: bundle });
+    try {
+      expect(withConsole.consoleUrl).toBe(`${withConsole.url}/#token=${withConsole.token}`);
+      const index = await fetch(`${withConsole.url}/`);
+      expect(index.status).toBe(200);
+      expect(index.headers.get('content-security-policy')).toContain("script-src 'self'");
+      expect(await index.text()).toContain('<title>console</title>');
+      const js = await fetch(`${withConsole.url}/assets/app.js`);
+      expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+      expect((await fetch(`${withConsole.url}/sources/anything`)).status).toBe(200);
+      expect((await fetch(`${withConsole.url}/assets/missing.js`)).status).toBe(404);
+      expect((await fetch(`${withConsole.url}/%2e%2e/secret.txt`)).status).toBe(404);
+      expect((await fetch(`${withConsole.url}/..%2fsecret.txt`)).status).toBe(404);
+    } finally {
+      await withConsole.close();
     }
   });
 

@@ -1,0 +1,107 @@
+// Reading a source window by window, the way backup and the read-back of a restore both do: fixed
+// block-aligned windows in disk order, runs read into a shared buffer, blocks hashed on the pool.
+import type { StrataError } from '../api/errors.js';
+import type { BlockSource } from '../block-source.js';
+import type { Extent } from '../extents.js';
+import { STORED_DIGEST_BYTES } from '../repo/format.js';
+import type { BlockCompute, HashedWindow } from './compute.js';
+
+/** Span of one window; windows start at its multiples, so they are aligned to any block size that divides it. */
+export const WINDOW_BYTES = 4 << 20;
+/** Gaps up to this size between runs are read through rather than split into two reads. */
+export const READ_GAP_BYTES = 256 << 10;
+/** Windows in flight: enough to keep every worker busy across window boundaries. */
+export const WINDOWS_IN_FLIGHT = 8;
+
+/** A window-relative byte run: [offset, length]. */
+export type Run = [number, number];
+
+/** Walks a sorted extent list forward, giving the part of it inside each window. */
+export class RunCursor {
+  private next = 0;
+
+  constructor(private readonly list: readonly Extent[]) {}
+
+  /** Window-relative runs of the list inside [startBytes, endBytes); calls must move forward. */
+  within(startBytes: number, endBytes: number): Run[] {
+    const list = this.list;
+    const runs: Run[] = [];
+    let i = this.next;
+    while (i < list.length && list[i]!.startBytes + list[i]!.lengthBytes <= startBytes) i++;
+    this.next = i;
+    for (; i < list.length && list[i]!.startBytes < endBytes; i++) {
+      const s = Math.max(startBytes, list[i]!.startBytes);
+      const e = Math.min(endBytes, list[i]!.startBytes + list[i]!.lengthBytes);
+      if (e > s) runs.push([s - startBytes, e - s]);
+    }
+    return runs;
+  }
+}
+
+/**
+ * Reads the runs of the window at startBytes into the same offsets of `window`, then hashes them
+ * on the pool. Gaps shorter than READ_GAP_BYTES are read through: one larger sequential read beats
+ * two small ones; the gap bytes are read but never hashed. `onRead` is told the bytes of each read
+ * as it completes; `endedEarly` makes the error for a source shorter than a read.
+ */
+export function readAndHashWindow(
+  source: BlockSource,
+  compute: BlockCompute,
+  window: SharedArrayBuffer,
+  startBytes: number,
+  runs: readonly Run[],
+  onRead: (bytes: number) => void,
+  endedEarly: (atBytes: number) => StrataError,
+): Promise<HashedWindow> {
+  const view = Buffer.from(window);
+  const read = Promise.all(
+    mergeRuns(runs, READ_GAP_BYTES).map(async ([o, l]) => {
+      const got = await source.readInto(view, o, l, startBytes + o);
+      if (got !== l) throw endedEarly(startBytes + o + got);
+      onRead(l);
+    }),
+  );
+  return read.then(() => compute.hash(window, runs));
+}
+
+/**
+ * Whether block i of a window's 32-byte digests equals stored digest j: the first
+ * STORED_DIGEST_BYTES of a digest are what a digests blob keeps (docs/FORMAT.md §5).
+ */
+export function matchesStoredDigest(digests32: Buffer, i: number, stored: Buffer, j: number): boolean {
+  return digests32.compare(stored, j * STORED_DIGEST_BYTES, (j + 1) * STORED_DIGEST_BYTES, i * 32, i * 32 + STORED_DIGEST_BYTES) === 0;
+}
+
+/** Joins sorted runs whose gap is at most gapBytes. */
+export function mergeRuns(runs: readonly Run[], gapBytes: number): Run[] {
+  const out: Run[] = [];
+  for (const [o, l] of runs) {
+    const last = out[out.length - 1];
+    if (last && o - (last[0] + last[1]) <= gapBytes) last[1] = o + l - last[0];
+    else out.push([o, l]);
+  }
+  return out;
+}
+
+/** Parts of `a` not covered by `b` (both sorted window-relative runs). */
+export function subtractRuns(a: readonly Run[], b: readonly Run[]): Run[] {
+  const out: Run[] = [];
+  let j = 0;
+  for (const [s0, l0] of a) {
+    let s = s0;
+    const e = s0 + l0;
+    while (j < b.length && b[j]![0] + b[j]![1] <= s) j++;
+    let k = j;
+    while (s < e) {
+      const r = b[k];
+      if (!r || r[0] >= e) {
+        out.push([s, e - s]);
+        break;
+      }
+      if (r[0] > s) out.push([s, r[0] - s]);
+      s = Math.max(s, r[0] + r[1]);
+      k++;
+    }
+  }
+  return out;
+}
