@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { Settings } from '../agent-core/api/console-config.js';
 import { API_VERSION, type AgentEvent, type Handlers } from '../agent-core/api/contract.js';
 import { StrataError } from '../agent-core/api/errors.js';
+import { AUTOMATIC_TAG } from '../agent-core/engine/retention.js';
 import { JobResultSchema, type Job, type JobId } from '../agent-core/api/job.js';
 import { Catalog, type CatalogJob, type CatalogRepository, type ConfiguredSourceRow } from '../agent-core/catalog/catalog.js';
 import { describeSources, readSettings, updateSettings, withCatalog } from './console-config.js';
@@ -15,8 +16,10 @@ import { changeDemoDisk, createDemoDisk } from './demo-disk.js';
 import { JobQueue } from './jobs.js';
 import { assertSchedule, Scheduler, systemClock, type ScheduleClock, type ScheduledSource } from './scheduler.js';
 import {
+  applyRetention,
   backup,
   checkRestoreTarget,
+  forgetSnapshots,
   diskMap,
   initRepository,
   inspectSource,
@@ -137,7 +140,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
       const row = (await sourceRows()).find((r) => r.id === sourceId);
       if (!row) return;
       log(`starting the ${why === 'catch-up' ? 'catch-up' : 'scheduled'} backup of ${row.label} (${row.path})`);
-      await queueBackup(row.path, (await settings()).repository.path, ['scheduled'], false);
+      await queueBackup(row.path, (await settings()).repository.path, [AUTOMATIC_TAG], false);
     },
     log,
   });
@@ -178,7 +181,17 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
       kind: 'backup',
       repo,
       source,
-      run: async (r) => ({ kind: 'backup', snapshot: await backup({ ...ctx, ...r, jobUuid: r.jobId }, source, repo, { tags, full }) }),
+      run: async (r) => {
+        const snapshot = await backup({ ...ctx, ...r, jobUuid: r.jobId }, source, repo, { tags, full });
+        // The chain limit, applied after every backup; a failure here does not undo the backup.
+        try {
+          const forgotten = await applyRetention(ctx, repo, (await settings()).retention.chainLimit);
+          if (forgotten.length > 0) log(`retention: forgot ${forgotten.length} old scheduled snapshot(s) in ${repo}`);
+        } catch (err) {
+          log(`retention could not run on ${repo}: ${err instanceof Error ? err.message : String(err)}`);
+        }
+        return { kind: 'backup', snapshot };
+      },
     });
     if (row) {
       runningSources.set(row.id, id);
@@ -250,6 +263,11 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
       return initRepository(repo, { encryption, password: encryption === 'none' ? null : (newPassword ?? null), ...(fullEvery ? { fullEvery } : {}) });
     },
     'snapshots:list': async ({ repo }) => listSnapshots(ctx, await repoOf(repo)),
+    'snapshots:forget': async ({ snapshots, repo }) => {
+      const forgotten = await forgetSnapshots(ctx, await repoOf(repo), snapshots);
+      changed();
+      return { forgotten };
+    },
     'snapshots:map': async ({ snapshot, repo }) => snapshotMap(ctx, await repoOf(repo), snapshot),
     'snapshots:diff': async ({ from, to, repo }) => snapshotDiff(ctx, await repoOf(repo), from, to),
     'jobs:start-backup': async ({ source, repo, tags, full }) => ({ jobId: await queueBackup(source, await repoOf(repo), tags ?? [], full ?? false) }),

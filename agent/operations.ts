@@ -17,6 +17,7 @@ import { Repository } from '../agent-core/repo/repository.js';
 import type { SnapshotDiff, SnapshotMap, TargetCheck } from '../agent-core/api/console-config.js';
 import type { DiskMap as DiskMapView } from '../agent-core/api/extents.js';
 import { loadExtents } from '../agent-core/engine/parent-view.js';
+import { snapshotsToForget } from '../agent-core/engine/retention.js';
 import { differingExtents, storedExtents } from '../agent-core/engine/snapshot-diff.js';
 import { alignExtents, totalBytes } from '../agent-core/extents.js';
 import type { Manifest } from '../agent-core/repo/manifest.js';
@@ -226,6 +227,31 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
   } finally {
     await source.close();
   }
+}
+
+/** Forgets snapshots (ids, prefixes or `latest`) under the exclusive lock; returns the ids removed. */
+export async function forgetSnapshots(ctx: AgentContext, repoPath: string, refs: readonly string[]): Promise<string[]> {
+  const repo = await openRepository(ctx, repoPath);
+  const lock = await repo.lock(true, 'strata forget', LOCK_WAIT_MS);
+  try {
+    const ids: string[] = [];
+    for (const ref of refs) ids.push(await resolveSnapshot(repo, ref));
+    const unique = [...new Set(ids)];
+    for (const id of unique) await repo.forgetSnapshot(id);
+    await withCatalog(ctx, async (catalog) => {
+      await catalog.upsertRepository({ id: repo.id, path: repo.backend.location });
+      await catalog.removeSnapshots(repo.id, unique);
+    });
+    return unique;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Applies the chain limit (agent-core/engine/retention.ts) to a repository; returns the ids forgotten. */
+export async function applyRetention(ctx: AgentContext, repoPath: string, chainLimit: number): Promise<string[]> {
+  const doomed = snapshotsToForget(await listSnapshots(ctx, repoPath), chainLimit);
+  return doomed.length === 0 ? [] : forgetSnapshots(ctx, repoPath, doomed);
 }
 
 export async function listSnapshots(ctx: AgentContext, repoPath: string): Promise<SnapshotSummary[]> {

@@ -17,6 +17,7 @@ const USAGE = `Strata: block-level backups of disks and images.
   strata snapshots --repo PATH [--json]
   strata restore   SNAPSHOT --repo PATH --target PATH [--force] [--no-verify] [--json]
   strata verify    --repo PATH [--read-data] [--json]
+  strata forget    SNAPSHOT... --repo PATH [--json]
   strata catalog rebuild --repo PATH
   strata console   [--listen HOST:PORT] [--state-dir DIR]   the console in a browser, with its agent
   strata agent     [--listen HOST:PORT] [--state-dir DIR]   the agent as a service, for consoles
@@ -196,6 +197,13 @@ async function main(argv: string[]): Promise<number> {
         );
       }
       return r.problems.length === 0 ? 0 : 1;
+    }
+    case 'forget': {
+      const { positionals, values } = parse(rest);
+      if (positionals.length === 0) throw new StrataError('InvalidInput', 'Give at least one SNAPSHOT (an id prefix or "latest") to forget.');
+      const forgotten = await ops.forgetSnapshots(context(values, null), need(values, 'repo', 'PATH of the repository'), positionals);
+      emit(!!values.json, { type: 'summary', forgotten }, `forgot ${forgotten.length} snapshot(s): ${forgotten.map((id) => id.slice(0, 12)).join(', ')}`);
+      return 0;
     }
     case 'catalog': {
       const [sub, ...more] = rest;

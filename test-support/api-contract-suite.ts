@@ -348,6 +348,29 @@ export function runConsoleSuite(name: string, makeClient: MakeClient): void {
       expect(disk.used.reduce((n, [, l]) => n + l, 0)).toBe(second.validBytes);
     });
 
+    it('the chain limit forgets the oldest scheduled snapshot after a backup, and a snapshot can be deleted by hand', async () => {
+      const before = valueOf(await client.call('snapshots:list', {}));
+      expect(before.map((s) => s.tags)).toEqual([['scheduled'], []]);
+      valueOf(await client.call('settings:update', { chainLimit: 2 }));
+      const demo = valueOf(await client.call('sources:list', {}))[0]!;
+      const { jobId } = valueOf(await client.call('jobs:start-backup', { source: demo.path, tags: ['keep'] }));
+      expect(await log.finished(jobId)).toMatchObject({ state: 'succeeded' });
+      const after = valueOf(await client.call('snapshots:list', {}));
+      expect(after.map((s) => s.id)).toEqual([before[1]!.id, after[1]!.id]);
+      expect(after[1]!.tags).toEqual(['keep']);
+      // Manual snapshots stay over the limit until deleted by hand.
+      expect(valueOf(await client.call('snapshots:forget', { snapshots: [before[1]!.id.slice(0, 8)] })).forgotten).toEqual([before[1]!.id]);
+      expect(valueOf(await client.call('snapshots:list', {})).map((s) => s.id)).toEqual([after[1]!.id]);
+      expect(await client.call('snapshots:forget', { snapshots: ['abcdef99'] })).toMatchObject({ ok: false, error: { code: 'NotFound' } });
+      // What is left restores on its own, every block verified.
+      const target = scratch.path('after-forget.img');
+      const restore = valueOf(await client.call('jobs:start-restore', { snapshot: 'latest', target }));
+      const done = await log.finished(restore.jobId);
+      expect(done.state).toBe('succeeded');
+      expect(done.result?.kind === 'restore' && done.result.restore.verification?.mismatches).toBe(0);
+      valueOf(await client.call('settings:update', { chainLimit: 128 }));
+    });
+
     it('targets:check tells a new file from an existing one and a missing folder', async () => {
       const fresh = valueOf(await client.call('targets:check', { snapshot: 'latest', path: scratch.path('new.img') }));
       expect(fresh).toMatchObject({ kind: 'missing', ok: true, needsForce: false, problems: [] });

@@ -92,6 +92,11 @@ export const CALLS = {
     input: z.strictObject({ repo: RepoSchema }),
     output: z.array(SnapshotSummarySchema),
   },
+  'snapshots:forget': {
+    /** Deletes snapshots by hand (ids, unique prefixes or "latest"); their data is reclaimed by a later prune. */
+    input: z.strictObject({ snapshots: z.array(SnapshotRefSchema).min(1).max(1000), repo: RepoSchema }),
+    output: z.object({ forgotten: z.array(z.string()) }),
+  },
   'snapshots:map': {
     input: z.strictObject({ snapshot: SnapshotRefSchema, repo: RepoSchema }),
     output: SnapshotMapSchema,

@@ -206,6 +206,14 @@ export class Repository {
     return { id, sizeBytes: bytes.length };
   }
 
+  /**
+   * Forgets a snapshot: removes its manifest (FORMAT.md §12). The blobs it alone used stay in their
+   * packs until a prune; every other snapshot is complete without it. Needs the exclusive lock.
+   */
+  async forgetSnapshot(id: string): Promise<void> {
+    await this.backend.remove('snapshots', id);
+  }
+
   writer(): BlobWriter {
     return new BlobWriter(this);
   }

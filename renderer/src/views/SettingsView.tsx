@@ -94,7 +94,7 @@ export function SettingsView() {
             void call('settings:update', { chainLimit: Number(chainLimit) }).then((r) => r && setChainLimit(''));
           }}
         >
-          <Field label="Snapshots per chain" hint="The chain length the snapshot tree measures against (seed 004: 128). Automatic pruning to it, oldest scheduled snapshots first and tagged ones kept, is not in this version yet.">
+          <Field label="Snapshots per chain" hint="After each backup, the oldest scheduled snapshots beyond this are forgotten; snapshots taken by hand are kept until you delete them.">
             <input type="number" min={2} max={4096} className={`${inputClass} w-32`} value={chainLimit} placeholder={String(settings.retention.chainLimit)} onChange={(e) => setChainLimit(e.target.value)} />
           </Field>
           <Button type="submit" disabled={chainLimit === ''}>

@@ -9,7 +9,7 @@ import { Badge, Button, Card, PageTitle } from '../ui.js';
 import { useAgentData } from './useAgentData.js';
 
 export function SnapshotsView({ sourceId }: { sourceId: string | null }) {
-  const { sources, snapshots, settings, navigate } = useConsole();
+  const { sources, snapshots, settings, navigate, call } = useConsole();
   const [selected, setSelected] = useState<string[]>([]);
   const source = sources?.find((s) => s.id === sourceId) ?? sources?.find((s) => s.lastBackup) ?? sources?.[0] ?? null;
   const chain = source && snapshots ? snapshotsOf(source, snapshots) : [];
@@ -87,11 +87,22 @@ export function SnapshotsView({ sourceId }: { sourceId: string | null }) {
                   <dt className="text-slate-500">Tags</dt>
                   <dd>{one.tags.length ? one.tags.join(', ') : '–'}</dd>
                 </dl>
-                <div>
+                <div className="flex gap-2">
                   <Button tone="primary" onClick={() => navigate({ view: 'restore', sourceId: source.id, snapshotId: one.id })}>
                     Restore this snapshot
                   </Button>
+                  <Button
+                    tone="danger"
+                    onClick={() => {
+                      if (window.confirm(`Delete snapshot ${one.id.slice(0, 12)}? The others stay restorable.`)) {
+                        void call('snapshots:forget', { snapshots: [one.id] }).then((r) => r && setSelected([]));
+                      }
+                    }}
+                  >
+                    Delete snapshot
+                  </Button>
                 </div>
+                {one.tags.includes('scheduled') ? null : <p className="text-xs text-slate-500">Taken by hand: kept past the chain limit until you delete it.</p>}
               </div>
             ) : pair ? (
               <div className="text-sm">

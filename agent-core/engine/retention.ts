@@ -1,0 +1,33 @@
+// Retention (seed 004): a source's chain keeps at most `chainLimit` snapshots. Beyond it the oldest
+// automatic (scheduled) snapshots are forgotten first; snapshots a person asked for are kept until
+// someone deletes them by hand. Every snapshot is complete on its own (FORMAT.md §8), so forgetting
+// one never breaks another.
+import type { SnapshotSummary } from '../api/snapshot.js';
+
+/** The tag the scheduler gives the snapshots it takes. */
+export const AUTOMATIC_TAG = 'scheduled';
+
+export function isAutomatic(s: Pick<SnapshotSummary, 'tags'>): boolean {
+  return s.tags.includes(AUTOMATIC_TAG);
+}
+
+/**
+ * Ids to forget so that each source keeps at most chainLimit snapshots, oldest automatic first.
+ * The newest snapshot of a source is never forgotten (the next incremental compares with it).
+ */
+export function snapshotsToForget(snapshots: readonly SnapshotSummary[], chainLimit: number): string[] {
+  const bySource = new Map<string, SnapshotSummary[]>();
+  for (const s of snapshots) bySource.set(s.sourceId, [...(bySource.get(s.sourceId) ?? []), s]);
+  const out: string[] = [];
+  for (const chain of bySource.values()) {
+    chain.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+    let excess = chain.length - chainLimit;
+    for (const s of chain.slice(0, -1)) {
+      if (excess <= 0) break;
+      if (!isAutomatic(s)) continue;
+      out.push(s.id);
+      excess--;
+    }
+  }
+  return out;
+}
