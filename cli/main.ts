@@ -7,7 +7,6 @@ import type { SnapshotSummary } from '../agent-core/api/snapshot.js';
 import type { Progress } from '../agent-core/engine/progress.js';
 import * as ops from '../agent/operations.js';
 import { formatBytes, formatDuration, ProgressPrinter } from './output.js';
-import { DEFAULT_AGENT_PORT, DEFAULT_CONSOLE_PORT, parseListen, serve } from './serve.js';
 
 const USAGE = `Strata: block-level backups of disks and images.
 
@@ -218,6 +217,8 @@ async function main(argv: string[]): Promise<number> {
       const { positionals, values } = parse(rest, { listen: { type: 'string' } });
       if (positionals.length > 0) throw new StrataError('InvalidInput', `strata ${command} takes no arguments besides its options.`);
       const ctx = context(values, null);
+      // Loaded only here: the server, WebSocket and scheduler would slow every other command's start.
+      const { DEFAULT_AGENT_PORT, DEFAULT_CONSOLE_PORT, parseListen, serve } = await import('./serve.js');
       await serve({
         stateDir: ctx.stateDir,
         password: ctx.password,

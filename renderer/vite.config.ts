@@ -1,7 +1,7 @@
-// Builds the console's renderer: one bundle that Electron loads from disk (file://) and the headless
-// console serves over HTTP, so paths are relative and nothing is fetched from elsewhere.
+// Builds the console's renderer: one bundle that Electron loads from disk and the headless console
+// serves over HTTP, so paths are relative and nothing is fetched from elsewhere. (No node:path here:
+// the layer rule keeps Node built-ins out of renderer/, config files included.)
 import tailwindcss from '@tailwindcss/vite';
-import path from 'node:path';
 import { defineConfig } from 'vite';
 
 const root = import.meta.dirname;
@@ -12,11 +12,11 @@ export default defineConfig({
   plugins: [tailwindcss()],
   oxc: { jsx: { runtime: 'automatic' } },
   build: {
-    outDir: path.join(root, '..', 'dist', 'renderer'),
+    outDir: `${root}/../dist/renderer`,
     emptyOutDir: true,
     sourcemap: true,
     chunkSizeWarningLimit: 1500,
-    rollupOptions: { input: { index: path.join(root, 'index.html') } },
+    rollupOptions: { input: { index: `${root}/index.html` } },
   },
   logLevel: 'warn',
 });

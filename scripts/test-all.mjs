@@ -33,6 +33,7 @@ if (built.some((f) => !existsSync(path.join(root, f)))) {
 step('lint', 'npx', ['eslint', '--max-warnings=0', '.']);
 step('typecheck', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
 step('typecheck (renderer)', 'npx', ['tsc', '-p', 'renderer/tsconfig.json', '--noEmit']);
+step('typecheck (renderer bench)', 'npx', ['tsc', '-p', 'renderer/bench/tsconfig.json', '--noEmit']);
 
 const vitestJson = path.join(resultsDir, 'vitest.json');
 console.log('\n=== vitest');

@@ -33,6 +33,14 @@ export const SnapshotSummarySchema = z.object({
 });
 export type SnapshotSummary = z.infer<typeof SnapshotSummarySchema>;
 
+/** The tag the scheduler gives the snapshots it takes; retention forgets only these (seed 004). */
+export const AUTOMATIC_TAG = 'scheduled';
+
+/** Taken by the scheduler, as opposed to by hand. */
+export function isAutomatic(s: { readonly tags: readonly string[] }): boolean {
+  return s.tags.includes(AUTOMATIC_TAG);
+}
+
 export const JobKindSchema = z.enum(['backup', 'restore', 'verify', 'catalog-rebuild']);
 export type JobKind = z.infer<typeof JobKindSchema>;
 

@@ -2,14 +2,9 @@
 // automatic (scheduled) snapshots are forgotten first; snapshots a person asked for are kept until
 // someone deletes them by hand. Every snapshot is complete on its own (FORMAT.md §8), so forgetting
 // one never breaks another.
-import type { SnapshotSummary } from '../api/snapshot.js';
+import { isAutomatic, type SnapshotSummary } from '../api/snapshot.js';
 
-/** The tag the scheduler gives the snapshots it takes. */
-export const AUTOMATIC_TAG = 'scheduled';
-
-export function isAutomatic(s: Pick<SnapshotSummary, 'tags'>): boolean {
-  return s.tags.includes(AUTOMATIC_TAG);
-}
+export { AUTOMATIC_TAG, isAutomatic } from '../api/snapshot.js';
 
 /**
  * Ids to forget so that each source keeps at most chainLimit snapshots, oldest automatic first.
