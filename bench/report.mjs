@@ -17,6 +17,7 @@ const RATIOS = [
   { label: 'incremental: restic growth / changed bytes', num: ['restic', 'incremental', 'storedBytes'], den: 'changedBytes' },
   { label: 'incremental: differing 4 KiB blocks / changed bytes', num: 'differingBlockBytes', den: 'changedBytes' },
   { label: 'restore: Strata / partclone|zstd, wall time', num: ['strata', 'restore', 'wallMs'], den: ['partclone', 'restore', 'wallMs'] },
+  { label: 'restore: Strata verified / partclone|zstd, wall time', num: ['strata-verified', 'restore', 'wallMs'], den: ['partclone', 'restore', 'wallMs'] },
   { label: 'restore: Strata / zstd raw, wall time', num: ['strata', 'restore', 'wallMs'], den: ['zstd', 'restore', 'wallMs'] },
   { label: 'restore: Strata / restic, wall time', num: ['strata', 'restore', 'wallMs'], den: ['restic', 'restore', 'wallMs'] },
 ];

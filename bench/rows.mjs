@@ -2,6 +2,7 @@
 
 export const TOOLS = {
   strata: 'Strata',
+  'strata-verified': 'Strata, restore read back and verified (its default)',
   partclone: 'partclone | zstd -3',
   zstd: 'zstd -T0 -3 (raw image)',
   restic: 'restic --stdin',

@@ -4,12 +4,13 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { StrataError } from '../agent-core/api/errors.js';
+import { CONSOLE_PORT, SYSTEM_AGENT_PORT } from '../agent-core/api/socket-protocol.js';
 import { openAgent } from '../agent/agent.js';
 import { initRepository } from '../agent/operations.js';
 import { startAgentServer, type AgentServer } from '../agent/server/agent-server.js';
 
-export const DEFAULT_CONSOLE_PORT = 7380;
-export const DEFAULT_AGENT_PORT = 7381;
+export const DEFAULT_CONSOLE_PORT = CONSOLE_PORT;
+export const DEFAULT_AGENT_PORT = SYSTEM_AGENT_PORT;
 
 /** "HOST:PORT", "[IPv6]:PORT", ":PORT" or "PORT"; loopback when no host is given. */
 export function parseListen(value: string | undefined, defaultPort: number): { host: string; port: number } {

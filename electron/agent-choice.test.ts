@@ -8,7 +8,7 @@ import { dispatch } from '../agent/dispatch.js';
 import { startAgentServer, type AgentServer } from '../agent/server/agent-server.js';
 import { connectSocketClient } from '../agent/server/socket-client.js';
 import { Scratch } from '../test-support/disk.js';
-import { chooseAgent, probeSystemAgent, remoteAgent, requestedMode, type AgentProbe } from './agent-choice.js';
+import { chooseAgent, DEFAULT_SYSTEM_AGENT_URL, probeSystemAgent, remoteAgent, requestedMode, type AgentProbe } from './agent-choice.js';
 
 const TOKEN = 'a'.repeat(64);
 const probe = (over: Partial<AgentProbe> = {}): AgentProbe => ({ requested: 'auto', url: 'http://127.0.0.1:7000', token: { value: TOKEN }, health: { apiVersion: API_VERSION }, ...over });
@@ -69,7 +69,8 @@ describe('the system agent over its socket', () => {
     const nobody = await probeSystemAgent({ env: { STRATA_AGENT_URL: 'http://127.0.0.1:1' }, tokenFile: scratch.path('state/agent.token') });
     expect(nobody.health).toMatchObject({ error: expect.any(String) });
     expect(chooseAgent(nobody).mode).toBe('embedded');
-    expect(await probeSystemAgent({ env: {} })).toMatchObject({ url: null, health: null });
+    // Without STRATA_AGENT_URL the console looks where the systemd unit runs the service.
+    expect(await probeSystemAgent({ env: {}, tokenFile: scratch.path('missing.token') })).toMatchObject({ url: DEFAULT_SYSTEM_AGENT_URL, health: null });
   });
 
   it('is relayed through dispatch() like the embedded agent: values, typed errors and events', async () => {

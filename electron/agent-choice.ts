@@ -5,17 +5,15 @@
 import { readFile } from 'node:fs/promises';
 import { API_VERSION, CALLS, type ApiClient, type Handlers } from '../agent-core/api/contract.js';
 import { StrataError } from '../agent-core/api/errors.js';
-import { HEALTH_PATH } from '../agent-core/api/socket-protocol.js';
+import { HEALTH_PATH, SYSTEM_AGENT_PORT } from '../agent-core/api/socket-protocol.js';
 import type { AgentLike } from './ipc-transport.js';
 
 /** Where the system agent keeps its bearer token; only users it trusts can read it. */
 export const SYSTEM_TOKEN_FILE = '/var/lib/strata/agent.token';
 
-/**
- * The system agent's address. Its server listens on a port it picks unless told one, so until the
- * service (issue 7) publishes its address, STRATA_AGENT_URL names it; without it the console embeds.
- */
+/** Overrides the system agent's address (default: loopback, SYSTEM_AGENT_PORT, as the systemd unit runs it). */
 export const AGENT_URL_ENV = 'STRATA_AGENT_URL';
+export const DEFAULT_SYSTEM_AGENT_URL = `http://127.0.0.1:${SYSTEM_AGENT_PORT}`;
 /** "embedded" or "system" forces the choice; "system" then fails loudly instead of falling back. */
 export const AGENT_MODE_ENV = 'STRATA_AGENT';
 
@@ -63,7 +61,7 @@ export interface ProbeOptions {
 /** Reads the token and asks /api/health; never throws. */
 export async function probeSystemAgent(options: ProbeOptions): Promise<AgentProbe> {
   const requested = requestedMode(options.env);
-  const url = options.env[AGENT_URL_ENV] || null;
+  const url = options.env[AGENT_URL_ENV] || DEFAULT_SYSTEM_AGENT_URL;
   if (requested === 'embedded' || url === null) return { requested, url, token: { error: 'not read' }, health: null };
   let token: AgentProbe['token'];
   try {

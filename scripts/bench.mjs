@@ -42,11 +42,11 @@ function createRun(options) {
 
   const rows = [];
   const measure = (tool, phase, fn) => {
-    if (!options.only.has(tool)) return;
+    if (!options.only.has(tool.replace(/-verified$/, ''))) return;
     let row;
     try {
       // The full reason is printed once (above and in the report's headline); rows point to it.
-      row = tool === 'strata' && strataBlocked ? skippedRow(tool, phase, 'Strata CLI not ready, see above') : fn();
+      row = tool.startsWith('strata') && strataBlocked ? skippedRow(tool, phase, 'Strata CLI not ready, see above') : fn();
     } catch (error) {
       row = failedRow(tool, phase, error.message);
     }
@@ -102,6 +102,10 @@ function restores(r) {
   r.measure('strata', 'restore', () => {
     if (!r.strataSnapshot) return skippedRow('strata', 'restore', 'no snapshot to restore');
     return r.strata.restore(r.strataSnapshot, r.strataSnapshotIsChanged ? r.imagePath : r.pristinePath);
+  });
+  r.measure('strata-verified', 'restore', () => {
+    if (!r.strataSnapshot) return skippedRow('strata-verified', 'restore', 'no snapshot to restore');
+    return r.strata.restore(r.strataSnapshot, r.strataSnapshotIsChanged ? r.imagePath : r.pristinePath, 'strata-verified');
   });
   r.measure('partclone', 'restore', () => partcloneRestore(r.ctx));
   r.measure('zstd', 'restore', () => zstdRestore(r.ctx, r.pristinePath));

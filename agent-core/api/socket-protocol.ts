@@ -3,6 +3,11 @@
 import { z } from 'zod';
 
 export const HEALTH_PATH = '/api/health';
+
+/** Where `strata agent` (the system service) listens by default; consoles look for it there. */
+export const SYSTEM_AGENT_PORT = 7381;
+/** Where `strata console` listens by default. */
+export const CONSOLE_PORT = 7380;
 /** POST CALL_PATH_PREFIX + channel with the input as a JSON body; the answer is the Reply as JSON. */
 export const CALL_PATH_PREFIX = '/api/call/';
 export const WS_PATH = '/api/ws';
