@@ -23,6 +23,12 @@ export type WorkerRequest =
 const init = workerData as WorkerInit;
 const keys = deriveKeys(init.encKey ? Buffer.from(init.encKey) : null, Buffer.from(init.idKey));
 
+// One zstd context per worker, reused for every blob: the one-shot calls make and free a context
+// each time, which costs more than compressing a small chunk (a fragmented disk has thousands).
+const compressor = new zstd.Compressor();
+compressor.setParameters({ compressionLevel: init.zstdLevel });
+const decompressor = new zstd.Decompressor();
+
 function hash(sab: SharedArrayBuffer, runs: [number, number][]): { digests: Buffer; zeroMask: Uint8Array } {
   const digestParts: Buffer[] = [];
   const maskParts: Uint8Array[] = [];
@@ -36,7 +42,7 @@ function hash(sab: SharedArrayBuffer, runs: [number, number][]): { digests: Buff
 
 function seal(sab: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string) {
   const raw = new Uint8Array(sab, offset, length);
-  const z = zstd.compress(raw, { compressionLevel: init.zstdLevel });
+  const z = compressor.compress(raw);
   const useZ = z.length < raw.length;
   const body = useZ ? z : Buffer.from(raw); // copy out of shared memory before sealing
   return { sealed: sealBlob(keys, type, idHex, body), compression: useZ ? Compression.zstd : Compression.none, rawLength: length };
@@ -46,7 +52,7 @@ function open(stored: Uint8Array, type: BlobType, idHex: string, compression: Co
   const plain = unseal(keys, stored, blobAad(type, Buffer.from(idHex, 'hex')), `Blob ${idHex}`);
   let raw: Buffer;
   try {
-    raw = compression === Compression.zstd ? zstd.decompress(plain) : Buffer.from(plain);
+    raw = compression === Compression.zstd ? decompressor.decompress(plain) : Buffer.from(plain);
   } catch (cause) {
     throw new StrataError('Corrupt', `Blob ${idHex} does not decompress; the repository is damaged (run \`strata verify --read-data\`).`, { cause });
   }
