@@ -1,0 +1,120 @@
+// Write overhead of the live block tracker: fio 4 KiB random writes on a loop device, untracked and
+// tracked, in alternating rounds; prints IOPS of each and the tracked/untracked ratio per backend.
+// usage: node bench/tracker-overhead.mjs [--size-mib N] [--runtime-s N] [--rounds N] [--iodepth N]
+//        [--backend bpftrace|bpftrace-complete|tracefs|all]     (root; needs fio and bpftrace; loads TypeScript via tsx)
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
+import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { tsImport } from 'tsx/esm/api';
+
+const { values } = parseArgs({
+  options: {
+    'size-mib': { type: 'string', default: '1024' },
+    'runtime-s': { type: 'string', default: '8' },
+    rounds: { type: 'string', default: '3' },
+    iodepth: { type: 'string', default: '16' },
+    backend: { type: 'string', default: 'all' },
+  },
+});
+const sizeMiB = Number(values['size-mib']);
+const runtimeS = Number(values['runtime-s']);
+const rounds = Number(values.rounds);
+const iodepth = Number(values.iodepth);
+const VARIANTS = {
+  bpftrace: { backend: 'bpftrace' },
+  'bpftrace-complete': { backend: 'bpftrace', bpftraceMarks: 'complete' },
+  tracefs: { backend: 'tracefs' },
+};
+const backends = values.backend === 'all' ? Object.keys(VARIANTS) : [values.backend];
+for (const [name, v] of [['size-mib', sizeMiB], ['runtime-s', runtimeS], ['rounds', rounds], ['iodepth', iodepth]]) {
+  if (!Number.isInteger(v) || v < 1) {
+    console.error(`tracker-overhead: --${name} must be a positive integer`);
+    process.exit(2);
+  }
+}
+if (backends.some((b) => !(b in VARIANTS))) {
+  console.error(`tracker-overhead: --backend must be one of ${Object.keys(VARIANTS).join(', ')} or all, not ${values.backend}`);
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) {
+  console.error('tracker-overhead: needs root (loop devices, tracepoints)');
+  process.exit(2);
+}
+if (spawnSync('sh', ['-c', 'command -v fio'], { stdio: 'ignore' }).status !== 0) {
+  console.error('tracker-overhead: fio is missing (Debian package fio)');
+  process.exit(2);
+}
+
+const { startLiveTracker } = await tsImport('../drivers/tracker/tracker-supervisor.ts', import.meta.url);
+
+/**
+ * Runs fio randwrite on dev and returns write IOPS. Asynchronously: the tracker's events are read
+ * on this thread, and a blocked event loop would make the probe drop them.
+ */
+async function fioIops(dev) {
+  const { stdout: out } = await promisify(execFile)(
+    'fio',
+    [
+      '--name=tracker-overhead',
+      `--filename=${dev}`,
+      '--rw=randwrite',
+      '--bs=4k',
+      '--direct=1',
+      '--ioengine=libaio',
+      `--iodepth=${iodepth}`,
+      `--runtime=${runtimeS}`,
+      '--time_based',
+      '--randrepeat=1',
+      '--norandommap',
+      '--group_reporting',
+      '--output-format=json',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
+  return JSON.parse(out.slice(out.indexOf('{'))).jobs[0].write.iops;
+}
+
+const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const dir = mkdtempSync(path.join(os.tmpdir(), 'strata-tracker-bench-'));
+let dev;
+try {
+  const image = path.join(dir, 'disk.img');
+  const fd = openSync(image, 'w');
+  ftruncateSync(fd, sizeMiB * 1024 * 1024);
+  closeSync(fd);
+  dev = execFileSync('losetup', ['--find', '--show', image], { encoding: 'utf8' }).trim();
+  // Warm the backing file so the first round does not pay for allocating it.
+  await fioIops(dev);
+  console.log(`fio randwrite 4k, iodepth ${iodepth}, ${runtimeS} s per run, ${rounds} rounds, loop device on ${sizeMiB} MiB sparse file, ${os.cpus().length} CPUs`);
+  for (const backend of backends) {
+    const plain = [];
+    const tracked = [];
+    let marked = 0;
+    const gaps = [];
+    for (let r = 0; r < rounds; r++) {
+      plain.push(await fioIops(dev));
+      const tracker = await startLiveTracker(dev, VARIANTS[backend]);
+      try {
+        tracked.push(await fioIops(dev));
+        const take = await tracker.takeAndReset();
+        marked = Math.max(marked, take.changes.markedBytes);
+        if (take.gapReason) gaps.push(take.gapReason);
+      } finally {
+        await tracker.close();
+      }
+    }
+    const ratio = mean(tracked) / mean(plain);
+    console.log(
+      `${backend.padEnd(17)} untracked ${mean(plain).toFixed(0)} IOPS [${plain.map((x) => x.toFixed(0)).join(' ')}]  ` +
+        `tracked ${mean(tracked).toFixed(0)} IOPS [${tracked.map((x) => x.toFixed(0)).join(' ')}]  ` +
+        `ratio ${ratio.toFixed(3)} (overhead ${((1 - ratio) * 100).toFixed(1)} %)  marked ${(marked / 1048576).toFixed(0)} MiB` +
+        (gaps.length ? `  GAPS: ${gaps.length} (${gaps[0]})` : '  no gaps'),
+    );
+  }
+} finally {
+  if (dev) spawnSync('losetup', ['-d', dev]);
+  rmSync(dir, { recursive: true, force: true });
+}
