@@ -12,15 +12,10 @@ describe('the Electron build', () => {
   const scratch = new Scratch('strata-build-electron-');
   afterAll(() => scratch.cleanup());
   const out = scratch.path('out');
-  let ms = 0;
-
-  it('bundles main and preload in seconds without the Electron binary', () => {
-    const t0 = performance.now();
+  it('bundles main and preload without the Electron binary', () => {
     execFileSync(process.execPath, [path.join(ROOT, 'scripts', 'build-electron.mjs'), '--outdir', out], { cwd: ROOT, stdio: 'pipe' });
-    ms = performance.now() - t0;
     expect(existsSync(path.join(out, 'main.mjs'))).toBe(true);
     expect(existsSync(path.join(out, 'preload.cjs'))).toBe(true);
-    expect(ms).toBeLessThan(15_000);
   });
 
   it('makes a preload that requires only electron and exposes window.strata', () => {

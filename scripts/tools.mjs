@@ -31,10 +31,31 @@ export const TEST_TOOLS = {
   'mkfs.btrfs': 'btrfs-progs',
   mkswap: 'util-linux',
   blkid: 'util-linux',
+  btrfs: 'btrfs-progs',
+  mkntfs: 'ntfs-3g',
+  'ntfs-3g': 'ntfs-3g',
+  ntfscluster: 'ntfs-3g',
+  ntfsinfo: 'ntfs-3g',
+  ntfscp: 'ntfs-3g',
+  ntfsfix: 'ntfs-3g',
+  pvcreate: 'lvm2',
+  vgcreate: 'lvm2',
+  lvcreate: 'lvm2',
+  vgcfgrestore: 'lvm2',
+  cryptsetup: 'cryptsetup-bin',
+  'partclone.btrfs': 'partclone',
+  // the live tracker (drivers/tracker)
+  bpftrace: 'bpftrace',
+  taskset: 'util-linux',
+  blkdiscard: 'util-linux',
+  blockdev: 'util-linux',
+  // the browser suite (e2e/, Playwright drives Debian's Chromium)
+  chromium: 'chromium',
 };
 
 export const BENCH_TOOLS = {
   ...TEST_TOOLS,
+  fio: 'fio',
   'partclone.ext4': 'partclone',
   restic: 'restic',
 };

@@ -26,6 +26,7 @@ export async function readBlocksInBatches(
   const maxGap = options.maxGapBlocks ?? 4;
   const maxRunBlocks = Math.max(1, Math.floor((options.maxRunBytes ?? 4 << 20) / blockSizeBytes));
   const sorted = [...new Set(blocks)].sort((a, b) => a - b);
+  let buffer = Buffer.alloc(0);
   let i = 0;
   while (i < sorted.length) {
     const first = sorted[i]!;
@@ -33,7 +34,10 @@ export async function readBlocksInBatches(
     while (j < sorted.length && sorted[j]! - sorted[j - 1]! <= maxGap + 1 && sorted[j]! - first < maxRunBlocks) j++;
     const last = sorted[j - 1]!;
     const length = (last - first + 1) * blockSizeBytes;
-    const data = await source.read(baseBytes + first * blockSizeBytes, length);
+    // One buffer for every run: a 1 TiB ext4's 32 MiB of bitmaps pass through one 4 MiB buffer.
+    if (buffer.length < length) buffer = Buffer.alloc(Math.max(length, Math.min(maxRunBlocks * blockSizeBytes, 1 << 20)));
+    const got = await source.readInto(buffer, 0, length, baseBytes + first * blockSizeBytes);
+    const data = buffer.subarray(0, got);
     if (data.length < length) {
       throw new StrataError('Corrupt', `Blocks ${first}–${last} at offset ${baseBytes} lie past the end of the source (${source.sizeBytes} bytes).`);
     }

@@ -127,7 +127,104 @@ export const BTRFS = {
   labelBytes: 256,
 } as const;
 
-export const NTFS = { oemOffset: 3, oem: Buffer.from('NTFS    ', 'ascii'), serialOffset: 0x48 } as const;
+export const NTFS = {
+  oemOffset: 3,
+  oem: Buffer.from('NTFS    ', 'ascii'),
+  serialOffset: 0x48,
+  /** Boot sector (BPB) fields. */
+  bytesPerSectorOffset: 0x0b,
+  sectorsPerClusterOffset: 0x0d,
+  totalSectorsOffset: 0x28,
+  mftLcnOffset: 0x30,
+  mftMirrLcnOffset: 0x38,
+  clustersPerMftRecordOffset: 0x40,
+  /** MFT records: magic, update sequence array, first attribute, flags. */
+  recordMagic: Buffer.from('FILE', 'ascii'),
+  usaOffsetField: 0x04,
+  usaCountField: 0x06,
+  firstAttributeField: 0x14,
+  recordFlagsField: 0x16,
+  recordInUse: 0x1,
+  /** Fixups protect every 512-byte stride of a record, whatever the sector size. */
+  fixupStrideBytes: 512,
+  /** Record numbers of the metadata files read here. */
+  recordVolume: 3,
+  recordBitmap: 6,
+  /** $Volume's $VOLUME_INFORMATION: flags at byte 10 of its value; bit 0 is "dirty". */
+  attrVolumeInformation: 0x70,
+  /** $Volume's $VOLUME_NAME: the label in UTF-16LE. */
+  attrVolumeName: 0x60,
+  volumeFlagsOffset: 10,
+  volumeDirty: 0x1,
+  /** Attribute types and the end-of-attributes marker. */
+  attrAttributeList: 0x20,
+  attrData: 0x80,
+  attrEnd: 0xffffffff,
+  /** Non-resident attribute header fields. */
+  attrLowestVcn: 0x10,
+  attrMappingPairs: 0x20,
+  attrDataSize: 0x30,
+  /** Resident attribute header fields. */
+  attrValueLength: 0x10,
+  attrValueOffset: 0x14,
+  /** Windows formats clusters up to 2 MiB; more is damage. */
+  maxClusterBytes: 2 << 20,
+} as const;
+
+export const BTRFS_TREE = {
+  /** Superblock fields, from the superblock's start. */
+  sb: {
+    bytenr: 0x30,
+    rootLogical: 0x50,
+    chunkRootLogical: 0x58,
+    logRootLogical: 0x60,
+    totalBytes: 0x70,
+    numDevices: 0x88,
+    sectorSize: 0x90,
+    nodeSize: 0x94,
+    sysChunkArraySize: 0xa0,
+    incompat: 0xbc,
+    csumType: 0xc4,
+    rootLevel: 0xc6,
+    chunkRootLevel: 0xc7,
+    devItemDevid: 0xc9,
+    /** This device's size: dev_item.total_bytes (the superblock's total_bytes sums every device). */
+    devItemTotalBytes: 0xd1,
+    sysChunkArray: 0x32b,
+    sysChunkArrayMax: 2048,
+  },
+  superblockBytes: 4096,
+  /** The superblock and its mirrors: 64 KiB, 64 MiB, 256 GiB. */
+  superblockMirrors: [0x10000, 64 * 2 ** 20, 256 * 2 ** 30],
+  /** Nothing of the filesystem lives in the first MiB but the superblock; it is kept whole anyway. */
+  reservedBytes: 1 << 20,
+  csumCrc32c: 0,
+  /** Tree block header: checksum, fsid, bytenr, ..., nritems, level; 101 bytes. */
+  header: { fsid: 0x20, bytenr: 0x30, owner: 0x58, nritems: 0x60, level: 0x64, bytes: 101 },
+  keyBytes: 17,
+  leafItemBytes: 25,
+  nodePtrBytes: 33,
+  maxLevel: 7,
+  item: { rootItem: 132, extentItem: 168, metadataItem: 169, chunkItem: 228 },
+  extentTreeObjectid: 2,
+  /** ROOT_ITEM: root block and level after the 160-byte inode item. */
+  rootItemBytenr: 176,
+  rootItemLevel: 238,
+  /** Chunk item: length, owner, stripe_len, type at 24, ..., num_stripes at 44; then 32-byte stripes (devid, offset, uuid). */
+  chunkItemBytes: 48,
+  chunkTypeOffset: 24,
+  chunkNumStripesOffset: 44,
+  stripeBytes: 32,
+  /** Incompat bits: metadata_uuid (tree blocks carry it instead of the fsid), and the layouts not read here (zoned, extent tree v2, raid stripe tree). */
+  incompatMetadataUuid: 1 << 10,
+  incompatUnsupported: (1 << 12) | (1 << 13) | (1 << 14),
+  metadataUuidOffset: 0x23b,
+  /** Chunk profile bits: each stripe of a mirrored chunk (DUP, RAID1, RAID1C3, RAID1C4) is a whole copy. */
+  chunkRaid0: 1 << 3,
+  chunkMirrored: (1 << 4) | (1 << 5) | (1 << 9) | (1 << 10),
+  /** RAID10, RAID5, RAID6: data striped with parity or pairs; not mapped. */
+  chunkStripedParity: (1 << 6) | (1 << 7) | (1 << 8),
+} as const;
 
 export const EXFAT = {
   oemOffset: 3,
@@ -203,10 +300,29 @@ export const LVM2 = {
   typeOffset: 24,
   contentOffsetField: 20,
   uuidChars: 32,
+  /** LVM's CRC-32 starts from this value and is not inverted at the end. */
+  crcSeed: 0xf597a6cf,
+  /** The header of each metadata area; the text lives in the ring after it, raw_locn[0] points at it. */
+  mdaHeader: {
+    bytes: 512,
+    magic: Buffer.from(' LVM2 x[5A%r0N*>', 'ascii'),
+    start: 24,
+    size: 32,
+    rawLocn: 40,
+  },
+  /** Metadata text larger than this is damage (LVM's own limit is far lower in practice). */
+  maxTextBytes: 16 << 20,
 } as const;
 
 export const LUKS = {
   magic: Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]),
+  /** LUKS2's second binary header carries its own magic. */
+  magic2: Buffer.from([0x53, 0x4b, 0x55, 0x4c, 0xba, 0xbe]),
+  /** LUKS1: payload offset in 512-byte sectors, big-endian. */
+  luks1PayloadOffset: 104,
+  /** LUKS2: binary header size (big-endian u64); the JSON area follows the 4096-byte binary part. */
+  luks2HeaderSize: 8,
+  luks2BinaryBytes: 4096,
   versionOffset: 6,
   labelOffset: 24,
   labelBytes: 48,

@@ -143,15 +143,30 @@ describe('readExtUsedExtents', () => {
     await expect(mapImage(image)).rejects.toMatchObject({ code: 'Corrupt' });
   });
 
-  it('maps a 1 GiB ext4 in well under 100 ms', async () => {
+  // Speed itself is measured in bench/disk-map.mjs; what makes it fast is that only metadata is read.
+  it('maps a 1 GiB ext4 by reading its metadata only (under 1 MiB)', async () => {
     for (const blockSize of ['4096', '1024']) {
       const image = makeExt(`big-${blockSize}.img`, 1024 * MiB, 'ext4', ['-b', blockSize, '-E', 'lazy_itable_init=1,lazy_journal_init=1'], 'light');
-      await mapImage(image); // first call warms the module and the page cache
-      const t0 = performance.now();
-      const map = await mapImage(image);
-      const durationMs = performance.now() - t0;
-      expect(map.fsSizeBytes).toBe(1024 * MiB);
-      expect(durationMs).toBeLessThan(100);
+      const source = await FileSource.open(image);
+      let bytesRead = 0;
+      const read = source.read.bind(source);
+      const readInto = source.readInto.bind(source);
+      source.read = async (offset, length) => {
+        bytesRead += length;
+        return read(offset, length);
+      };
+      source.readInto = async (target, targetOffset, length, offset) => {
+        bytesRead += length;
+        return readInto(target, targetOffset, length, offset);
+      };
+      try {
+        const map = await readExtUsedExtents(source, 0, source.sizeBytes);
+        expect(map.fsSizeBytes).toBe(1024 * MiB);
+      } finally {
+        await source.close();
+      }
+      expect(bytesRead).toBeGreaterThan(0);
+      expect(bytesRead).toBeLessThan(MiB);
     }
   });
 });

@@ -152,6 +152,33 @@ describe('readPartitionTable', () => {
     expect(fromFile.warnings).toEqual([expect.stringContaining('found with 4096-byte sectors')]);
   });
 
+  it('reads a hybrid MBR disk by its GPT, whatever the extra MBR entries say', async () => {
+    const image = makeGptImage('gpt-hybrid.img');
+    run('sgdisk', ['-h', '1:3', image]);
+    const mbrTypes = [0, 1, 2, 3].map((slot) => peekFile(image, 446 + slot * 16 + 4, 1)[0]);
+    expect(mbrTypes).toContain(0xee);
+    expect(mbrTypes.filter((t) => t !== 0 && t !== 0xee).length).toBe(2);
+    const t = await tableOf(image);
+    expect(t.table).toBe('gpt');
+    expect(t.warnings).toEqual([]);
+    expect(t.partitions.map((p) => p.index)).toEqual([1, 2, 3, 4]);
+    expect(t.partitions).toEqual(expectedFromSfdisk(image));
+  });
+
+  it('reads an MBR with a chain of logical partitions made on a disk with 4096-byte sectors', async () => {
+    const image = scratch.image('mbr-4k.img', 128 * MiB);
+    const dev = scratch.loop(image, { sectorSize: 4096 });
+    run('sfdisk', ['-q', dev], 'label: dos\nstart=256, size=4096, type=83\nstart=4352, type=5\nsize=2048, type=83\nsize=2048, type=7\n');
+    run('blockdev', ['--flushbufs', dev]);
+    const expected = expectedFromSfdisk(dev);
+    expect(sfdiskDump(dev).sectorsize).toBe(4096);
+    expect(expected.map((p) => p.index)).toEqual([1, 5, 6]);
+    const t = await tableOf(image, (src) => withSectorSize(src, 4096));
+    expect(t).toMatchObject({ table: 'mbr', sectorSizeBytes: 4096, warnings: [] });
+    expect(t.partitions).toEqual(expected);
+    expect(t.partitions[0]!.startBytes).toBe(MiB);
+  });
+
   it('falls back to the backup GPT when the primary header is damaged, with a warning', async () => {
     const image = makeGptImage('gpt-bad-header.img');
     const clean = await tableOf(image);

@@ -9,6 +9,8 @@ export interface UsedMap {
   readonly usedBytes: number;
   readonly fsSizeBytes: number;
   readonly warnings: string[];
+  /** The volume label, for readers that find it outside the first bytes detect-filesystem reads (NTFS). */
+  readonly label?: string | null;
 }
 
 /**
