@@ -13,7 +13,9 @@ import { JobResultSchema, type Job, type JobId } from '../agent-core/api/job.js'
 import { Catalog, type CatalogJob, type CatalogRepository, type ConfiguredSourceRow } from '../agent-core/catalog/catalog.js';
 import { describeSources, readSettings, updateSettings, withCatalog } from './console-config.js';
 import { changeDemoDisk, createDemoDisk } from './demo-disk.js';
+import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { JobQueue } from './jobs.js';
+import { assertTrackable, SourceTrackers } from './trackers.js';
 import { assertSchedule, Scheduler, systemClock, type ScheduleClock, type ScheduledSource } from './scheduler.js';
 import {
   applyRetention,
@@ -41,6 +43,8 @@ export interface AgentOptions {
   readonly clock?: ScheduleClock;
   /** One line per scheduler decision worth noting; default stderr. */
   readonly log?: (line: string) => void;
+  /** Starts a live tracker on a block device (sources with tracking on); the supervised tracker by default. */
+  readonly startTracker?: (devicePath: string) => Promise<LiveTracker>;
 }
 
 export interface Agent {
@@ -48,6 +52,8 @@ export interface Agent {
   readonly handlers: Handlers;
   readonly jobs: JobQueue;
   readonly scheduler: Scheduler;
+  /** The live trackers of the sources with tracking on. */
+  readonly trackers: SourceTrackers;
   onEvent(listener: (e: AgentEvent) => void): () => void;
   close(): Promise<void>;
 }
@@ -124,6 +130,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
     }
   };
   const log = options.log ?? ((line: string) => process.stderr.write(`strata agent: ${line}\n`));
+  const trackers = new SourceTrackers({ log, ...(options.startTracker ? { start: options.startTracker } : {}) });
   const sourceRows = (): Promise<ConfiguredSourceRow[]> => withCatalog(stateDir, (c) => c.listConfiguredSources());
   const scheduled = (row: ConfiguredSourceRow): ScheduledSource => ({
     id: row.id,
@@ -182,7 +189,13 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
       repo,
       source,
       run: async (r) => {
-        const snapshot = await backup({ ...ctx, ...r, jobUuid: r.jobId }, source, repo, { tags, full });
+        const snapshot = await backup({ ...ctx, ...r, jobUuid: r.jobId }, source, repo, {
+          tags,
+          full,
+          // Taken under the repository lock right before the engine reads (operations.ts).
+          ...(row?.tracking ? { takeChanges: () => trackers.take(row.id) } : {}),
+          onWarning: (message) => log(message),
+        });
         // The chain limit, applied after every backup; a failure here does not undo the backup.
         try {
           const forgotten = await applyRetention(ctx, repo, (await settings()).retention.chainLimit);
@@ -202,7 +215,13 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
   }
 
   async function describe(rows: readonly ConfiguredSourceRow[]) {
-    return describeSources(rows, { ctx, settings: await settings(), jobs: await allJobs(), nextRunAt: (row) => scheduler.nextRunAt(scheduled(row)) });
+    return describeSources(rows, {
+      ctx,
+      settings: await settings(),
+      jobs: await allJobs(),
+      nextRunAt: (row) => scheduler.nextRunAt(scheduled(row)),
+      trackingOf: (row) => (row.tracking ? trackers.state(row.id) : 'off'),
+    });
   }
 
   const handlers: Handlers = {
@@ -210,22 +229,50 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
     'sources:inspect': ({ path: sourcePath }) => inspectSource(sourcePath),
     'sources:map': ({ path: sourcePath }) => diskMap(sourcePath),
     'sources:list': async () => describe(await sourceRows()),
-    'sources:add': async ({ path: sourcePath, label, schedule }) => {
+    'sources:add': async ({ path: sourcePath, label, schedule, tracking }) => {
       if (schedule) assertSchedule(schedule);
       const absolute = path.resolve(sourcePath);
       await inspectSource(absolute); // refuses what cannot be read, before anything is stored
-      const row = await withCatalog(stateDir, (c) => c.addConfiguredSource({ id: randomUUID(), path: absolute, label: label ?? path.basename(absolute), schedule: schedule ?? null }));
+      if (tracking) await assertTrackable(absolute);
+      const id = randomUUID();
+      // The tracker starts before the row is stored, so a device that cannot be tracked adds nothing.
+      if (tracking) await trackers.enable(id, absolute);
+      let row: ConfiguredSourceRow;
+      try {
+        row = await withCatalog(stateDir, (c) => c.addConfiguredSource({ id, path: absolute, label: label ?? path.basename(absolute), schedule: schedule ?? null, tracking: tracking ?? false }));
+      } catch (err) {
+        await trackers.disable(id);
+        throw err;
+      }
       changed();
       return (await describe([row]))[0]!;
     },
-    'sources:update': async ({ id, label, schedule }) => {
+    'sources:update': async ({ id, label, schedule, tracking }) => {
       if (schedule) assertSchedule(schedule);
-      const row = await withCatalog(stateDir, (c) => c.updateConfiguredSource(id, { ...(label !== undefined ? { label } : {}), ...(schedule !== undefined ? { schedule } : {}) }));
+      let startedNow = false;
+      if (tracking) {
+        const current = (await sourceRows()).find((r) => r.id === id);
+        if (!current) throw new StrataError('NotFound', `No source ${id}; list them with sources:list.`);
+        await assertTrackable(current.path);
+        startedNow = trackers.state(id) === 'off';
+        await trackers.enable(id, current.path);
+      }
+      let row: ConfiguredSourceRow;
+      try {
+        row = await withCatalog(stateDir, (c) =>
+          c.updateConfiguredSource(id, { ...(label !== undefined ? { label } : {}), ...(schedule !== undefined ? { schedule } : {}), ...(tracking !== undefined ? { tracking } : {}) }),
+        );
+      } catch (err) {
+        if (startedNow) await trackers.disable(id);
+        throw err;
+      }
+      if (tracking === false) await trackers.disable(id);
       changed();
       return (await describe([row]))[0]!;
     },
     'sources:remove': async ({ id }) => {
       await withCatalog(stateDir, (c) => c.removeConfiguredSource(id));
+      await trackers.disable(id);
       changed();
       return { id };
     },
@@ -297,6 +344,8 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
     'jobs:cancel': async ({ jobId }) => jobs.cancel(jobId),
   };
 
+  // Sources stored as tracked get their trackers back; their first backups are resyncs (new epoch keys).
+  for (const row of await sourceRows()) if (row.tracking) trackers.resume(row.id, row.path);
   scheduler.start();
 
   return {
@@ -304,6 +353,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
     handlers,
     jobs,
     scheduler,
+    trackers,
     onEvent: (listener) => {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -311,6 +361,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
     close: async () => {
       scheduler.stop();
       await jobs.close();
+      await trackers.closeAll();
       unsubscribeJobs();
     },
   };

@@ -78,6 +78,8 @@ export interface SourceViewInputs {
   settings: Settings;
   jobs: readonly Job[];
   nextRunAt: (row: ConfiguredSourceRow) => Date | null;
+  /** The source's live tracker as the console shows it; "off" when not given. */
+  trackingOf?: (row: ConfiguredSourceRow) => ConfiguredSource['tracking'];
 }
 
 /** Each configured source with what the console shows of it; a source that cannot be read says why. */
@@ -112,7 +114,7 @@ export async function describeSources(rows: readonly ConfiguredSourceRow[], inpu
       lastBackup: last ? { snapshotId: last.id, at: last.createdAt, mode: last.mode } : null,
       lastJob: job ? { state: job.state, finishedAt: job.finishedAt, error: job.error } : null,
       nextRunAt: next ? next.toISOString() : null,
-      tracking: 'off',
+      tracking: inputs.trackingOf?.(row) ?? 'off',
       layout,
       layoutError,
     });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { StrataError, toStrataError } from '../agent-core/api/errors.js';
 import type { SnapshotSummary } from '../agent-core/api/snapshot.js';
 import { Catalog } from '../agent-core/catalog/catalog.js';
-import { runBackup, checkSourceSize, type ParentSnapshot } from '../agent-core/engine/backup.js';
+import { runBackup, checkSourceSize, type ParentSnapshot, type TrackedChanges } from '../agent-core/engine/backup.js';
 import type { Progress } from '../agent-core/engine/progress.js';
 import { runRestore } from '../agent-core/engine/restore.js';
 import { verifyRestored } from '../agent-core/engine/restore-verify.js';
@@ -183,7 +183,20 @@ async function sourceNameOf(sourcePath: string, kind: 'file' | 'block-device'): 
   return kind === 'file' ? realpath(sourcePath) : path.resolve(sourcePath);
 }
 
-export async function backup(ctx: AgentContext, sourcePath: string, repoPath: string, options: { tags?: string[]; full?: boolean } = {}) {
+export interface BackupOptions {
+  tags?: string[];
+  full?: boolean;
+  /**
+   * The source's live tracker: called once, under the repository lock right before the engine
+   * reads, to take the changes since the previous take (null when no tracker runs). A backup that
+   * fails after the take leaves the parent's epoch key stored, so the next one is a resync.
+   */
+  takeChanges?: () => Promise<TrackedChanges | null>;
+  /** Told what a person should know about this backup; also recorded as a warning event of its job. */
+  onWarning?: (message: string) => void;
+}
+
+export async function backup(ctx: AgentContext, sourcePath: string, repoPath: string, options: BackupOptions = {}) {
   // Everything that can refuse the input happens before the repository is touched.
   const source = await openSource(sourcePath);
   try {
@@ -196,12 +209,14 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
       const latest = snapshots.filter((s) => s.sourceId === sourceId).at(-1) ?? null;
       const parent: ParentSnapshot | null = latest ? { id: latest.id, manifest: await repo.loadManifest(latest.id) } : null;
       checkSourceSize(sourceName, source.sizeBytes, parent, options.full ?? false);
-      return asJob(ctx, catalog, 'backup', repo.id, sourceName, async () => {
+      return asJob(ctx, catalog, 'backup', repo.id, sourceName, async (jobId) => {
         const lock = await repo.lock(true, `strata backup ${sourceName}`, LOCK_WAIT_MS);
         const compute = computeFor(repo);
+        const warnings: string[] = [];
         try {
           await repo.backend.cleanTemp();
           await repo.loadIndex();
+          const tracked = options.takeChanges ? await options.takeChanges() : null;
           const { summary } = await runBackup({
             source,
             sourceName,
@@ -211,12 +226,18 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
             compute,
             parent,
             full: options.full ?? false,
+            tracked,
             tags: options.tags ?? [],
             hostname: os.hostname(),
+            onWarning: (message) => {
+              warnings.push(message);
+              options.onWarning?.(message);
+            },
             ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
             ...(ctx.signal ? { signal: ctx.signal } : {}),
           });
           await catalog.recordSnapshot(repo.id, summary);
+          for (const message of warnings) await catalog.addEvent(jobId, 'warning', message);
           return summary;
         } finally {
           await compute.close();

@@ -1,6 +1,7 @@
 // What the console's windows may load, run and reach: the app's own scheme serving the renderer
 // bundle, the Content-Security-Policy, the web preferences, and which pages count as ours.
 import path from 'node:path';
+import { CONTENT_SECURITY_POLICY, contentTypeOf } from '../agent-core/console-page.js';
 import { fileURLToPath } from 'node:url';
 
 /** The renderer is served from strata://console/ (a standard, secure scheme), never from http or the open file system. */
@@ -14,11 +15,7 @@ export const RENDERER_ENTRY_URL = `${APP_ORIGIN}/index.html`;
  * says exactly this). Scripts and styles come only from the bundle: no inline script, no eval, no
  * remote host.
  */
-export const META_CONTENT_SECURITY_POLICY =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'";
-
-/** Sent as a response header on every page: the meta tag's policy, plus what only a header can say (nothing may frame the console). */
-export const CONTENT_SECURITY_POLICY = `${META_CONTENT_SECURITY_POLICY}; frame-ancestors 'none'`;
+export { CONTENT_SECURITY_POLICY, META_CONTENT_SECURITY_POLICY } from '../agent-core/console-page.js';
 
 /** Every BrowserWindow of the console gets exactly these, plus its preload. */
 export const SECURE_WEB_PREFERENCES = {
@@ -95,25 +92,7 @@ export function isAllowedRequestUrl(url: string, rendererDir: string): boolean {
   return u.protocol === 'data:' || u.protocol === 'devtools:';
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-  '.woff': 'font/woff',
-  '.txt': 'text/plain; charset=utf-8',
-};
-
-/** Module scripts are refused without a JavaScript type, so every file is served with an explicit one. */
-export function contentTypeOf(file: string): string {
-  return CONTENT_TYPES[path.extname(file).toLowerCase()] ?? 'application/octet-stream';
-}
+export { contentTypeOf };
 
 /** The headers every page of ours is served with. */
 export function pageHeaders(file: string): Record<string, string> {

@@ -40,7 +40,12 @@ export const ConfiguredSourceSchema = z.object({
   lastJob: LastJobSchema.nullable(),
   /** Null without a schedule; while schedules are paused, when it would run. */
   nextRunAt: z.iso.datetime().nullable(),
-  /** "off" until the live change tracker runs for this source. */
+  /**
+   * The source's live change tracker: "off" when tracking is not switched on; "live" while the
+   * tracker sees every write (the next backup reads only the changed blocks); "blind" while it is
+   * switched on but cannot vouch for every write — starting, its probe down and restarting, or
+   * unable to start — so the next backup is a resync that reads every valid block.
+   */
   tracking: z.enum(['off', 'live', 'blind']),
   /** The disk as it is now; null with layoutError when it cannot be read. */
   layout: DiskLayoutSchema.nullable(),

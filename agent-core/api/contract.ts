@@ -25,6 +25,8 @@ const PathSchema = z.string().min(1, 'a path is required');
 /** Where a call names no repository, the one in the settings is meant. */
 const RepoSchema = PathSchema.optional();
 const SnapshotRefSchema = z.string().min(1, 'a snapshot id is required');
+/** Switches the source's live change tracker on or off; only block devices can be tracked. */
+const TrackingInputSchema = z.boolean();
 
 export const CALLS = {
   'agent:hello': {
@@ -44,11 +46,21 @@ export const CALLS = {
     output: z.array(ConfiguredSourceSchema),
   },
   'sources:add': {
-    input: z.strictObject({ path: PathSchema, label: z.string().trim().min(1).max(200).optional(), schedule: ScheduleSchema.nullable().optional() }),
+    input: z.strictObject({
+      path: PathSchema,
+      label: z.string().trim().min(1).max(200).optional(),
+      schedule: ScheduleSchema.nullable().optional(),
+      tracking: TrackingInputSchema.optional(),
+    }),
     output: ConfiguredSourceSchema,
   },
   'sources:update': {
-    input: z.strictObject({ id: SourceIdSchema, label: z.string().trim().min(1).max(200).optional(), schedule: ScheduleSchema.nullable().optional() }),
+    input: z.strictObject({
+      id: SourceIdSchema,
+      label: z.string().trim().min(1).max(200).optional(),
+      schedule: ScheduleSchema.nullable().optional(),
+      tracking: TrackingInputSchema.optional(),
+    }),
     output: ConfiguredSourceSchema,
   },
   'sources:remove': {

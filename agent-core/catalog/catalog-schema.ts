@@ -107,6 +107,10 @@ export const MIGRATIONS: readonly string[] = [
     value TEXT NOT NULL CHECK (json_valid(value))
   ) STRICT;
   `,
+  // 3: sources the user tracks live (the agent runs a block tracker for each while it runs).
+  `
+  ALTER TABLE configured_sources ADD COLUMN tracking INTEGER NOT NULL DEFAULT 0 CHECK (tracking IN (0, 1));
+  `,
 ];
 
 export const CATALOG_SCHEMA_VERSION = MIGRATIONS.length;

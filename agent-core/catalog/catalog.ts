@@ -125,6 +125,8 @@ export interface ConfiguredSourceRow {
   addedAt: string;
   lastRunAt: string | null;
   demo: boolean;
+  /** The user switched live tracking on (block devices only). */
+  tracking: boolean;
 }
 
 interface SourceRow {
@@ -135,10 +137,11 @@ interface SourceRow {
   added_at: string;
   last_run_at: string | null;
   demo: number;
+  tracking: number;
 }
 
 function sourceOfRow(r: SourceRow): ConfiguredSourceRow {
-  return { id: r.id, path: r.path, label: r.label, schedule: r.schedule, addedAt: r.added_at, lastRunAt: r.last_run_at, demo: r.demo === 1 };
+  return { id: r.id, path: r.path, label: r.label, schedule: r.schedule, addedAt: r.added_at, lastRunAt: r.last_run_at, demo: r.demo === 1, tracking: r.tracking === 1 };
 }
 
 interface EventRow {
@@ -422,32 +425,35 @@ export class Catalog {
 
   listConfiguredSources(): Promise<ConfiguredSourceRow[]> {
     return this.serial('Listing sources', async (db) =>
-      (await db.all<SourceRow>('SELECT id, path, label, schedule, added_at, last_run_at, demo FROM configured_sources ORDER BY added_at, id')).map(sourceOfRow),
+      (await db.all<SourceRow>('SELECT id, path, label, schedule, added_at, last_run_at, demo, tracking FROM configured_sources ORDER BY added_at, id')).map(sourceOfRow),
     );
   }
 
   /** Adds a source; a path already configured is refused (InvalidInput). */
-  addConfiguredSource(s: { id: string; path: string; label: string; schedule: string | null; demo?: boolean }): Promise<ConfiguredSourceRow> {
+  addConfiguredSource(s: { id: string; path: string; label: string; schedule: string | null; demo?: boolean; tracking?: boolean }): Promise<ConfiguredSourceRow> {
     return this.serial(`Adding the source ${s.path}`, async (db) => {
       const taken = await db.get<{ label: string }>('SELECT label FROM configured_sources WHERE path = ?', [s.path]);
       if (taken) throw new StrataError('InvalidInput', `${s.path} is already a source (“${taken.label}”); edit that one instead.`);
-      const row: SourceRow = { id: s.id, path: s.path, label: s.label, schedule: s.schedule, added_at: new Date().toISOString(), last_run_at: null, demo: s.demo ? 1 : 0 };
-      await db.run('INSERT INTO configured_sources (id, path, label, schedule, added_at, last_run_at, demo) VALUES (?, ?, ?, ?, ?, ?, ?)', [
-        row.id, row.path, row.label, row.schedule, row.added_at, row.last_run_at, row.demo,
+      const row: SourceRow = {
+        id: s.id, path: s.path, label: s.label, schedule: s.schedule, added_at: new Date().toISOString(), last_run_at: null, demo: s.demo ? 1 : 0, tracking: s.tracking ? 1 : 0,
+      };
+      await db.run('INSERT INTO configured_sources (id, path, label, schedule, added_at, last_run_at, demo, tracking) VALUES (?, ?, ?, ?, ?, ?, ?, ?)', [
+        row.id, row.path, row.label, row.schedule, row.added_at, row.last_run_at, row.demo, row.tracking,
       ]);
       return sourceOfRow(row);
     });
   }
 
-  /** Changes a source's label, schedule or last run; fields left undefined stay. */
-  updateConfiguredSource(id: string, change: { label?: string; schedule?: string | null; lastRunAt?: string }): Promise<ConfiguredSourceRow> {
+  /** Changes a source's label, schedule, last run or tracking; fields left undefined stay. */
+  updateConfiguredSource(id: string, change: { label?: string; schedule?: string | null; lastRunAt?: string; tracking?: boolean }): Promise<ConfiguredSourceRow> {
     return this.serial(`Updating source ${id}`, async (db) => {
-      const row = await db.get<SourceRow>('SELECT id, path, label, schedule, added_at, last_run_at, demo FROM configured_sources WHERE id = ?', [id]);
+      const row = await db.get<SourceRow>('SELECT id, path, label, schedule, added_at, last_run_at, demo, tracking FROM configured_sources WHERE id = ?', [id]);
       if (!row) throw new StrataError('NotFound', `No source ${id}; list them with sources:list.`);
       if (change.label !== undefined) row.label = change.label;
       if (change.schedule !== undefined) row.schedule = change.schedule;
       if (change.lastRunAt !== undefined) row.last_run_at = change.lastRunAt;
-      await db.run('UPDATE configured_sources SET label = ?, schedule = ?, last_run_at = ? WHERE id = ?', [row.label, row.schedule, row.last_run_at, id]);
+      if (change.tracking !== undefined) row.tracking = change.tracking ? 1 : 0;
+      await db.run('UPDATE configured_sources SET label = ?, schedule = ?, last_run_at = ?, tracking = ? WHERE id = ?', [row.label, row.schedule, row.last_run_at, row.tracking, id]);
       return sourceOfRow(row);
     });
   }

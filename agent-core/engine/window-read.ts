@@ -40,9 +40,11 @@ export class RunCursor {
 
 /**
  * Reads the runs of the window at startBytes into the same offsets of `window`, then hashes them
- * on the pool. Gaps shorter than READ_GAP_BYTES are read through: one larger sequential read beats
- * two small ones; the gap bytes are read but never hashed. `onRead` is told the bytes of each read
- * as it completes; `endedEarly` makes the error for a source shorter than a read.
+ * on the pool. Gaps shorter than `gapBytes` (READ_GAP_BYTES unless given) are read through: one
+ * larger sequential read beats two small ones; the gap bytes are read but never hashed. A tracked
+ * incremental passes 0, since its runs are the few blocks a tracker saw written. `onRead` is told
+ * the bytes of each read as it completes; `endedEarly` makes the error for a source shorter than a
+ * read.
  */
 export function readAndHashWindow(
   source: BlockSource,
@@ -52,10 +54,11 @@ export function readAndHashWindow(
   runs: readonly Run[],
   onRead: (bytes: number) => void,
   endedEarly: (atBytes: number) => StrataError,
+  gapBytes = READ_GAP_BYTES,
 ): Promise<HashedWindow> {
   const view = Buffer.from(window);
   const read = Promise.all(
-    mergeRuns(runs, READ_GAP_BYTES).map(async ([o, l]) => {
+    mergeRuns(runs, gapBytes).map(async ([o, l]) => {
       const got = await source.readInto(view, o, l, startBytes + o);
       if (got !== l) throw endedEarly(startBytes + o + got);
       onRead(l);

@@ -14,6 +14,12 @@ export const ManifestSchema = z.object({
   mapPageBytes: z.number().int().positive(),
   /** Incrementals since the last full read along the parent chain (0 for a full). */
   incrementalsSinceFull: z.number().int().nonnegative(),
+  /**
+   * The live tracker's epoch key this snapshot was read under (docs/FORMAT.md §8): the next backup
+   * may trust the tracker's changes only if they were recorded under this key. Absent or null when
+   * no tracker was running; optional so that manifests written before it stay valid.
+   */
+  trackerEpoch: z.string().min(1).max(256).nullable().optional(),
   /** The disk's layout when it was read (partition table, volumes), for the console. */
   layout: z.unknown().nullable(),
   /** [startBytes, lengthBytes, page id] for each page, in disk order, covering the source. */

@@ -10,6 +10,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import { API_VERSION, type AgentEvent, type Reply } from '../../agent-core/api/contract.js';
 import { StrataError, type ErrorCode } from '../../agent-core/api/errors.js';
+import { CONTENT_SECURITY_POLICY, contentTypeOf } from '../../agent-core/console-page.js';
 import {
   CALL_PATH_PREFIX,
   HEALTH_PATH,
@@ -70,22 +71,6 @@ function tokenFromSubprotocols(req: http.IncomingMessage): string | null {
   return entry ? entry.slice(TOKEN_SUBPROTOCOL_PREFIX.length) : null;
 }
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.ico': 'image/x-icon',
-  '.woff2': 'font/woff2',
-};
-
-/** The console's policy, sent with every page: nothing but our own files and our own agent. */
-export const CONSOLE_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
 /** Files of the renderer bundle; an unknown path without an extension is the app itself (client-side routes). */
 async function serveStatic(root: string, pathname: string, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   let rel: string;
@@ -110,9 +95,9 @@ async function serveStatic(root: string, pathname: string, req: http.IncomingMes
     }
   }
   res.writeHead(200, {
-    'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream',
+    'content-type': contentTypeOf(file),
     'content-length': body.length,
-    'content-security-policy': CONSOLE_CSP,
+    'content-security-policy': CONTENT_SECURITY_POLICY,
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
     'cache-control': file.endsWith('.html') ? 'no-store' : 'max-age=3600',
