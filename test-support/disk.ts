@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync, mkdirSync, unlinkSync, writeSync, readSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { BlockSource } from '../agent-core/block-source.js';
 
 export function run(cmd: string, args: string[], input?: string | Buffer): string {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 256 << 20 });
@@ -262,4 +263,20 @@ export function fileTreeHashes(dir: string): Map<string, string> {
     out.set(path.relative(dir, p), createHash('sha256').update(readFileSync(p)).digest('hex'));
   }
   return out;
+}
+
+/** Counts the bytes a source is asked to read from now on: a reader of metadata must read little. */
+export function countReads(source: BlockSource): { bytes(): number } {
+  let bytes = 0;
+  const read = source.read.bind(source);
+  const readInto = source.readInto.bind(source);
+  source.read = async (offset, length) => {
+    bytes += length;
+    return read(offset, length);
+  };
+  source.readInto = async (target, targetOffset, length, offset) => {
+    bytes += length;
+    return readInto(target, targetOffset, length, offset);
+  };
+  return { bytes: () => bytes };
 }

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { intersectExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
 import { StrataError } from '../../agent-core/api/errors.js';
 import { FileSource } from '../source/file-source.js';
-import { Scratch, dumpe2fsReport, peekFile, patchFile, populate, requireRoot, run } from '../../test-support/disk.js';
+import { Scratch, countReads, dumpe2fsReport, peekFile, patchFile, populate, requireRoot, run } from '../../test-support/disk.js';
 import { readExtUsedExtents } from './ext-used-extents.js';
 
 const MiB = 1 << 20;
@@ -148,25 +148,15 @@ describe('readExtUsedExtents', () => {
     for (const blockSize of ['4096', '1024']) {
       const image = makeExt(`big-${blockSize}.img`, 1024 * MiB, 'ext4', ['-b', blockSize, '-E', 'lazy_itable_init=1,lazy_journal_init=1'], 'light');
       const source = await FileSource.open(image);
-      let bytesRead = 0;
-      const read = source.read.bind(source);
-      const readInto = source.readInto.bind(source);
-      source.read = async (offset, length) => {
-        bytesRead += length;
-        return read(offset, length);
-      };
-      source.readInto = async (target, targetOffset, length, offset) => {
-        bytesRead += length;
-        return readInto(target, targetOffset, length, offset);
-      };
+      const reads = countReads(source);
       try {
         const map = await readExtUsedExtents(source, 0, source.sizeBytes);
         expect(map.fsSizeBytes).toBe(1024 * MiB);
       } finally {
         await source.close();
       }
-      expect(bytesRead).toBeGreaterThan(0);
-      expect(bytesRead).toBeLessThan(MiB);
+      expect(reads.bytes()).toBeGreaterThan(0);
+      expect(reads.bytes()).toBeLessThan(MiB);
     }
   });
 });

@@ -6,7 +6,7 @@ import { DiskLayoutSchema } from '../../agent-core/api/disk-layout.js';
 import { StrataError } from '../../agent-core/api/errors.js';
 import { complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
 import { FileSource } from '../source/file-source.js';
-import { Scratch, dumpe2fsReport, partitionNumber, patchFile, populate, requireRoot, run, sfdiskDump } from '../../test-support/disk.js';
+import { Scratch, countReads, dumpe2fsReport, partitionNumber, patchFile, populate, requireRoot, run, sfdiskDump } from '../../test-support/disk.js';
 import { readExfatUsedExtents } from './exfat-used-extents.js';
 import { readFatUsedExtents } from './fat-used-extents.js';
 import { mapDisk, type DiskMap } from './map-disk.js';
@@ -319,17 +319,7 @@ describe('mapDisk', () => {
     const p = sfdiskDump(image).partitions[0]!;
     makeFsAt(image, p.start * SECTOR, p.size * SECTOR, ['mke2fs', '-F', '-q', '-t', 'ext4', '-E', 'lazy_itable_init=1,lazy_journal_init=1']);
     const source = await FileSource.open(image);
-    let bytesRead = 0;
-    const read = source.read.bind(source);
-    const readInto = source.readInto.bind(source);
-    source.read = async (offset, length) => {
-      bytesRead += length;
-      return read(offset, length);
-    };
-    source.readInto = async (target, targetOffset, length, offset) => {
-      bytesRead += length;
-      return readInto(target, targetOffset, length, offset);
-    };
+    const reads = countReads(source);
     let map: DiskMap;
     try {
       map = await mapDisk(source);
@@ -338,7 +328,7 @@ describe('mapDisk', () => {
     }
     expect(map.layout.volumes[0]!.filesystem).toBe('ext4');
     expect(map.layout.warnings).toEqual([]);
-    expect(bytesRead).toBeGreaterThan(0);
-    expect(bytesRead).toBeLessThan(MiB);
+    expect(reads.bytes()).toBeGreaterThan(0);
+    expect(reads.bytes()).toBeLessThan(MiB);
   });
 });

@@ -2,7 +2,8 @@
 // app, or over the agent's WebSocket when a browser opened the headless console's URL. Either way
 // the views get one ApiClient and cannot tell which is underneath.
 import { BRIDGE_GLOBAL, bridgeClient, type StrataBridge } from '../../../agent-core/api/bridge.js';
-import type { AgentEvent, ApiClient, Channel, ClientInput, Output, Reply } from '../../../agent-core/api/contract.js';
+import type { ApiClient, Reply } from '../../../agent-core/api/contract.js';
+import { SocketCalls } from '../../../agent-core/api/socket-calls.js';
 import { TOKEN_SUBPROTOCOL_PREFIX, WS_PATH, WS_SUBPROTOCOL } from '../../../agent-core/api/socket-protocol.js';
 
 const TOKEN_KEY = 'strata.token';
@@ -29,10 +30,8 @@ function lostReply(message: string): Reply<never> {
  * blips; calls made while it is down answer with a retryable error instead of hanging.
  */
 export function socketClient(token: string, onState: (s: ConnectionState) => void): ApiClient {
-  const listeners = new Set<(e: AgentEvent) => void>();
-  const pending = new Map<number, (reply: Reply<unknown>) => void>();
+  const calls = new SocketCalls();
   let ws: WebSocket | null = null;
-  let nextId = 1;
   let closed = false;
   let retryMs = 500;
   let opened: Promise<void> = Promise.resolve();
@@ -50,27 +49,13 @@ export function socketClient(token: string, onState: (s: ConnectionState) => voi
         onState('open');
         resolve();
         // Whatever changed while we were away: let the views fetch again.
-        for (const l of listeners) l({ event: 'sources:changed', payload: {} });
+        calls.emit({ event: 'sources:changed', payload: {} });
       });
       socket.addEventListener('close', () => resolve());
     });
-    socket.addEventListener('message', (e: MessageEvent<string>) => {
-      let message: { id?: unknown; reply?: Reply<unknown>; event?: unknown };
-      try {
-        message = JSON.parse(e.data) as typeof message;
-      } catch {
-        return;
-      }
-      if (typeof message.event === 'string') {
-        for (const l of listeners) l(message as AgentEvent);
-      } else if (typeof message.id === 'number' && message.reply) {
-        pending.get(message.id)?.(message.reply);
-        pending.delete(message.id);
-      }
-    });
+    socket.addEventListener('message', (e: MessageEvent<string>) => calls.receive(e.data));
     socket.addEventListener('close', () => {
-      for (const resolve of pending.values()) resolve(lostReply('The connection to the agent closed before it answered; try again.'));
-      pending.clear();
+      calls.drop(lostReply('The connection to the agent closed before it answered; try again.'));
       if (closed) return;
       // A refused upgrade never opens: most likely a stale token from an earlier agent.
       onState(wasOpen ? 'closed' : 'unauthorized');
@@ -83,26 +68,18 @@ export function socketClient(token: string, onState: (s: ConnectionState) => voi
   const callUnchecked = async (channel: string, input: unknown): Promise<Reply<unknown>> => {
     await opened;
     const socket = ws;
-    if (!socket || socket.readyState !== WebSocket.OPEN) return lostReply('The console is not connected to its agent; it keeps trying.');
-    const id = nextId++;
-    return new Promise((resolve) => {
-      pending.set(id, resolve);
-      socket.send(JSON.stringify({ id, channel, input }));
-    });
+    const send = (text: string): boolean => {
+      if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+      socket.send(text);
+      return true;
+    };
+    return calls.request(channel, input, send, lostReply('The console is not connected to its agent; it keeps trying.'));
   };
 
-  return {
-    call: <C extends Channel>(channel: C, input: ClientInput<C>) => callUnchecked(channel, input) as Promise<Reply<Output<C>>>,
-    callUnchecked,
-    onEvent: (listener) => {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    close: async () => {
-      closed = true;
-      ws?.close();
-    },
-  };
+  return calls.client(callUnchecked, async () => {
+    closed = true;
+    ws?.close();
+  });
 }
 
 /** The client for wherever this renderer runs; null when neither a bridge nor a token is there. */

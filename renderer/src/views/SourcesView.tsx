@@ -127,6 +127,17 @@ function SourceCard({ source }: { source: ConfiguredSource }) {
       ) : null}
       <div className="mt-3 flex items-end justify-between gap-4 border-t border-slate-100 pt-3">
         <ScheduleEditor source={source} />
+        {source.path.startsWith('/dev/') ? (
+          <label className="flex items-center gap-2 text-sm">
+            <input
+              type="checkbox"
+              className="h-4 w-4 accent-sky-700"
+              checked={source.tracking !== 'off'}
+              onChange={(e) => void call('sources:update', { id: source.id, tracking: e.target.checked })}
+            />
+            Track changes live (incrementals read only what changed)
+          </label>
+        ) : null}
         <Button tone="danger" onClick={() => void call('sources:remove', { id: source.id })} aria-label={`Remove ${source.label}`}>
           Remove
         </Button>
