@@ -228,6 +228,16 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
     'agent:hello': async () => ({ apiVersion: API_VERSION, agentVersion: version, stateDir }),
     'sources:inspect': ({ path: sourcePath }) => inspectSource(sourcePath),
     'sources:map': ({ path: sourcePath }) => diskMap(sourcePath),
+    'sources:changes': async ({ id }) => {
+      const row = (await sourceRows()).find((r) => r.id === id);
+      if (!row) throw new StrataError('NotFound', `No source ${id}; list them with sources:list.`);
+      const changed = row.tracking ? (trackers.peek(row.id) ?? []) : [];
+      return {
+        tracking: row.tracking ? trackers.state(row.id) : 'off',
+        changed: changed.map((e) => [e.startBytes, e.lengthBytes] as const),
+        changedBytes: changed.reduce((n, e) => n + e.lengthBytes, 0),
+      };
+    },
     'sources:list': async () => describe(await sourceRows()),
     'sources:add': async ({ path: sourcePath, label, schedule, tracking }) => {
       if (schedule) assertSchedule(schedule);

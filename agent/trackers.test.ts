@@ -66,8 +66,18 @@ describe('live tracking through the agent API', () => {
 
     directWrite(dev, 2 * MiB, 16 * KiB);
     directWrite(dev, 12 * MiB, 4 * KiB);
+    // The console's overlay: what the tracker has seen since the last backup, without ending the epoch.
+    type Changes = { tracking: string; changed: [number, number][]; changedBytes: number };
+    let seen = await value<Changes>('sources:changes', { id: added.id });
+    for (let i = 0; i < 50 && seen.changedBytes < 20 * KiB; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100)); // events reach the agent a moment after the write
+      seen = await value<Changes>('sources:changes', { id: added.id });
+    }
+    expect(seen).toEqual({ tracking: 'live', changed: [[2 * MiB, 16 * KiB], [12 * MiB, 4 * KiB]], changedBytes: 20 * KiB });
     const second = await backupOf(dev);
     expect(second).toMatchObject({ mode: 'incremental', tracker: 'live', bytesRead: 20 * KiB, bytesNew: 20 * KiB });
+    // The backup's take ended the epoch: nothing is pending any more.
+    expect((await value<Changes>('sources:changes', { id: added.id })).changedBytes).toBe(0);
 
     // Off: the tracker stops, and the next backup compares every valid block again.
     const off = await value<ConfiguredSource>('sources:update', { id: added.id, tracking: false });

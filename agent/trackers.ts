@@ -3,6 +3,7 @@
 import { stat } from 'node:fs/promises';
 import { StrataError, toStrataError } from '../agent-core/api/errors.js';
 import type { TrackedChanges } from '../agent-core/engine/backup.js';
+import type { Extent } from '../agent-core/extents.js';
 import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { startLiveTracker } from '../drivers/tracker/tracker-supervisor.js';
 
@@ -109,6 +110,12 @@ export class SourceTrackers {
     const entry = this.entries.get(sourceId);
     if (!entry) return 'off';
     return entry.tracker?.status().state === 'tracking' ? 'live' : 'blind';
+  }
+
+  /** What the source's tracker has marked since its last backup's take; null when it is not tracked or not started. */
+  peek(sourceId: string): Extent[] | null {
+    const entry = this.entries.get(sourceId);
+    return entry?.tracker && !entry.stopped ? entry.tracker.peekChanges() : null;
   }
 
   /**

@@ -12,7 +12,7 @@ import {
   TargetCheckSchema,
 } from './console-config.js';
 import { DiskLayoutSchema } from './disk-layout.js';
-import { DiskMapSchema } from './extents.js';
+import { DiskMapSchema, ExtentListSchema } from './extents.js';
 import { ErrorPayloadSchema } from './error-schema.js';
 import type { ErrorPayload } from './errors.js';
 import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobSchema } from './job.js';
@@ -40,6 +40,11 @@ export const CALLS = {
   'sources:map': {
     input: z.strictObject({ path: PathSchema }),
     output: DiskMapSchema,
+  },
+  'sources:changes': {
+    /** What the live tracker has seen written since the source's last backup (empty when it is not tracked). */
+    input: z.strictObject({ id: SourceIdSchema }),
+    output: z.object({ tracking: z.enum(['off', 'live', 'blind']), changed: ExtentListSchema, changedBytes: z.number().int().nonnegative() }),
   },
   'sources:list': {
     input: z.strictObject({}),

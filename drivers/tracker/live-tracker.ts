@@ -7,6 +7,7 @@
 //     epochKey(): string;                      // the key of the epoch being recorded now
 //     status(): TrackerStatus;                 // tracking | blind | closed, restarts, open blind window
 //     takeAndReset(): Promise<EpochTake>;      // close the epoch, start the next
+//     peekChanges(): Extent[];                 // what the epoch holds so far, without ending it
 //     close(): Promise<void>;                  // stop the probe, undo kernel state
 //   }
 //
@@ -25,6 +26,7 @@
 // before the call has been applied), then, in one synchronous step, swaps the change map for an
 // empty one and rotates the key. Events parsed after the swap land in the next epoch. Writes still
 // in flight at the swap are marked in both epochs (bpftrace marks at queue and completion).
+import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
 import type { ProbeBackendName } from './probe.js';
 import type { TrackedDevice } from './tracked-device.js';
@@ -69,5 +71,7 @@ export interface LiveTracker {
   epochKey(): string;
   status(): TrackerStatus;
   takeAndReset(): Promise<EpochTake>;
+  /** The blocks marked so far in the current epoch, without ending it (for the console's map). */
+  peekChanges(): Extent[];
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@
 // restarts it with backoff when it dies, and turns every blind stretch into a gap of the epoch.
 import { randomBytes } from 'node:crypto';
 import { StrataError } from '../../agent-core/api/errors.js';
+import type { Extent } from '../../agent-core/extents.js';
 import { RegionChangeMap } from '../../agent-core/tracker/region-change-map.js';
 import { BpftraceBackend, type BpftraceMarks } from './bpftrace-probe.js';
 import type { BlindWindow, EpochTake, LiveTracker, TrackerState, TrackerStatus } from './live-tracker.js';
@@ -118,6 +119,11 @@ export class SupervisedTracker implements LiveTracker {
         else reject(new StrataError('Cancelled', `The tracker of ${this.device.path} was closed.`));
       });
     });
+  }
+
+  peekChanges(): Extent[] {
+    // Synchronous: no event is applied while the runs are copied.
+    return [...this.map.runs()];
   }
 
   takeAndReset(): Promise<EpochTake> {

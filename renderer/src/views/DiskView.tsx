@@ -1,6 +1,6 @@
 // Disk detail: the valid-sector bitmap of one source, with what changed in its last backup and
 // what a chosen snapshot holds laid over it.
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import { DiskMap } from '../components/disk-map/index.js';
 import { formatBytes, formatDateTime } from '../components/format.js';
 import { snapshotsOf, useConsole } from '../store.js';
@@ -17,6 +17,17 @@ export function DiskView({ sourceId }: { sourceId: string }) {
   const previous = chain.at(-2);
   const diff = useAgentData('snapshots:diff', last && previous ? { from: previous.id, to: last.id } : null, [previous?.id, last?.id]);
   const contained = useAgentData('snapshots:map', shown ? { snapshot: shown } : null, [shown]);
+  // With a live tracker, "changed" is what it has seen written since the last backup, polled.
+  const tracked = source?.tracking === 'live';
+  const [tick, setTick] = useState(0);
+  useEffect(() => {
+    if (!tracked) return;
+    const timer = setInterval(() => setTick((t) => t + 1), 3000);
+    return () => clearInterval(timer);
+  }, [tracked]);
+  const live = useAgentData('sources:changes', tracked && source ? { id: source.id } : null, [tracked, source?.id, tick], true);
+  const changed = tracked ? live : diff;
+  const changedLabel = tracked ? 'Changed since the last backup (live tracker)' : 'Changed in the last backup';
 
   if (!sources) return <p className="text-sm text-slate-500">Loading…</p>;
   if (!source) return <p role="alert">This source is no longer configured.</p>;
@@ -29,15 +40,15 @@ export function DiskView({ sourceId }: { sourceId: string }) {
             <p className="mb-3 text-sm text-slate-700">
               {formatBytes(map.layout.sizeBytes)} · {map.layout.partitionTable.toUpperCase()} · {map.layout.volumes.length} volume(s) · a backup reads{' '}
               {formatBytes(map.used.reduce((n, [, l]) => n + l, 0))} of valid data
-              {diff ? ` · ${formatBytes(diff.changedBytes)} changed in the last backup` : ''}
+              {changed ? ` · ${formatBytes(changed.changedBytes)} ${tracked ? 'written since the last backup' : 'changed in the last backup'}` : ''}
             </p>
             <DiskMap
               sizeBytes={map.layout.sizeBytes}
               blockSize={map.blockSize}
               volumes={map.layout.volumes}
               used={map.used}
-              changed={diff?.changed}
-              changedLabel="Changed in the last backup"
+              changed={changed?.changed}
+              changedLabel={changedLabel}
               snapshot={contained?.stored}
               label={`Valid-sector map of ${source.label}`}
             />
@@ -47,7 +58,7 @@ export function DiskView({ sourceId }: { sourceId: string }) {
         )}
       </Card>
       <Card>
-        <Field label="Show what a snapshot holds" hint={source.tracking === 'live' ? undefined : 'Live change tracking is off for this source: “changed” compares the last two backups.'}>
+        <Field label="Show what a snapshot holds" hint={tracked ? 'Live tracking is on: “changed” is what was written since the last backup.' : 'Live change tracking is off for this source: “changed” compares the last two backups.'}>
           <select className={`${inputClass} w-96`} value={shown} onChange={(e) => setShown(e.target.value)}>
             <option value="">no snapshot overlay</option>
             {[...chain].reverse().map((s) => (

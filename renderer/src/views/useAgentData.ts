@@ -4,12 +4,18 @@ import { useEffect, useState } from 'react';
 import type { Channel, ClientInput, Output } from '../../../agent-core/api/contract.js';
 import { useConsole } from '../store.js';
 
-export function useAgentData<C extends Channel>(channel: C, input: ClientInput<C> | null, deps: readonly unknown[]): Output<C> | null {
+export function useAgentData<C extends Channel>(
+  channel: C,
+  input: ClientInput<C> | null,
+  deps: readonly unknown[],
+  /** Keep showing the last answer while a new one loads (for polled data, so nothing flickers). */
+  keepWhileLoading = false,
+): Output<C> | null {
   const call = useConsole((s) => s.call);
   const [value, setValue] = useState<Output<C> | null>(null);
   useEffect(() => {
     let live = true;
-    setValue(null);
+    if (!keepWhileLoading || input === null) setValue(null);
     if (input !== null) void call(channel, input).then((v) => live && setValue(v));
     return () => {
       live = false;
