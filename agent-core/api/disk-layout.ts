@@ -24,6 +24,18 @@ export const FILESYSTEM_KINDS = [
 export const FilesystemKindSchema = z.enum(FILESYSTEM_KINDS);
 export type FilesystemKind = z.infer<typeof FilesystemKindSchema>;
 
+/** A logical volume of an LVM2 physical volume, mapped through its own filesystem. */
+export const LogicalVolumeInfoSchema = z.object({
+  name: z.string(),
+  sizeBytes: z.number().int().nonnegative(),
+  filesystem: FilesystemKindSchema,
+  label: z.string().nullable(),
+  uuid: z.string().nullable(),
+  /** Bytes of the LV its filesystem marks used (the whole LV where Strata does not read it). */
+  usedBytes: z.number().int().nonnegative(),
+});
+export type LogicalVolumeInfo = z.infer<typeof LogicalVolumeInfoSchema>;
+
 export const VolumeInfoSchema = z.object({
   /** Partition number as Linux numbers it (MBR logicals from 5, GPT entry number); 0 without a table. */
   index: z.number().int().nonnegative(),
@@ -37,6 +49,8 @@ export const VolumeInfoSchema = z.object({
   uuid: z.string().nullable(),
   /** Bytes the filesystem's allocation metadata marks used; the whole volume where Strata does not read it. */
   usedBytes: z.number().int().nonnegative(),
+  /** For an LVM2 physical volume: its logical volumes that lie on it and were mapped, in metadata order. */
+  logicalVolumes: z.array(LogicalVolumeInfoSchema).optional(),
 });
 export type VolumeInfo = z.infer<typeof VolumeInfoSchema>;
 

@@ -139,6 +139,16 @@ describe('LVM2 physical volumes', () => {
       const map = await mapDisk(source);
       expect(map.layout.warnings).toEqual([]);
       expect(map.layout.volumes[0]!.filesystem).toBe('LVM2_member');
+      // inspect lists each logical volume with what it holds.
+      const lvs = [...(map.layout.volumes[0]!.logicalVolumes ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+      expect(lvs.map((l) => [l.name, l.filesystem, l.sizeBytes])).toEqual([
+        [`${vg}/data`, 'ext4', 48 * MiB],
+        [`${vg}/fat`, 'vfat', 24 * MiB],
+        [`${vg}/raw`, 'unknown', 8 * MiB],
+        [`${vg}/striped`, 'ext4', 16 * MiB],
+      ]);
+      expect(lvs[0]!.usedBytes).toBe(totalBytes(dumpe2fsReport(dataFs).usedExtents));
+      expect(lvs[2]!.usedBytes).toBe(8 * MiB);
       const valid = map.validExtents;
       const inMap = (e: Extent): number => totalBytes(intersectExtents(valid, [e]));
       // Label and metadata area, the raw LV whole, no free extent (PEs 20–23, 28 to the end).

@@ -2,7 +2,7 @@
 // blocks of filesystems Strata can read (ext, XFS, FAT, exFAT, NTFS, btrfs, swap, and those inside
 // LVM2 logical volumes), whole volumes otherwise (LUKS, unknown), and every byte outside the volumes.
 import type { BlockSource } from '../../agent-core/block-source.js';
-import type { DiskLayout, FilesystemKind, VolumeInfo } from '../../agent-core/api/disk-layout.js';
+import type { DiskLayout, FilesystemKind, LogicalVolumeInfo, VolumeInfo } from '../../agent-core/api/disk-layout.js';
 import { isStrataError } from '../../agent-core/api/errors.js';
 import { complementExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
 import { readBtrfsUsedExtents } from './btrfs-used-extents.js';
@@ -49,6 +49,8 @@ interface MappedVolume {
   /** Used byte ranges, absolute on the source, normalized. */
   readonly extents: Extent[];
   readonly warnings: string[];
+  /** The logical volumes an LVM2 physical volume holds, as mapped. */
+  readonly logicalVolumes: LogicalVolumeInfo[];
 }
 
 /**
@@ -62,12 +64,14 @@ async function mapVolume(source: BlockSource, startBytes: number, sizeBytes: num
   const fs = await detectFilesystem(source, startBytes, sizeBytes);
   let used: Extent[] = [whole];
   let label = fs.label;
+  const logicalVolumes: LogicalVolumeInfo[] = [];
   const reader: UsedReader | undefined =
     fs.filesystem === 'LVM2_member'
       ? depth < MAX_VOLUME_DEPTH
         ? (s, a, b) =>
             readLvmUsedExtents(s, a, b, async (lv, lvStart, lvSize, lvName) => {
               const m = await mapVolume(lv, lvStart, lvSize, `Logical volume ${lvName}`, depth + 1);
+              logicalVolumes.push({ name: lvName, sizeBytes: lvSize, filesystem: m.filesystem, label: m.label, uuid: m.uuid, usedBytes: totalBytes(m.extents) });
               return { filesystem: m.filesystem, extents: m.extents, warnings: m.warnings };
             })
         : undefined
@@ -89,14 +93,14 @@ async function mapVolume(source: BlockSource, startBytes: number, sizeBytes: num
   } else if (fs.filesystem === 'LVM2_member') {
     warnings.push(`${name} is an LVM2 physical volume inside a logical volume ${depth} levels deep; it is kept whole.`);
   }
-  return { filesystem: fs.filesystem, label, uuid: fs.uuid, extents: normalizeExtents(used), warnings };
+  return { filesystem: fs.filesystem, label, uuid: fs.uuid, extents: normalizeExtents(used), warnings, logicalVolumes };
 }
 
 /** A volume kept whole whatever it holds; only its name, label and UUID are read. */
 async function wholeVolume(source: BlockSource, startBytes: number, sizeBytes: number): Promise<MappedVolume> {
   const fs = await detectFilesystem(source, startBytes, sizeBytes);
   const extents = normalizeExtents([{ startBytes, lengthBytes: Math.max(0, Math.min(sizeBytes, source.sizeBytes - startBytes)) }]);
-  return { filesystem: fs.filesystem, label: fs.label, uuid: fs.uuid, extents, warnings: [] };
+  return { filesystem: fs.filesystem, label: fs.label, uuid: fs.uuid, extents, warnings: [], logicalVolumes: [] };
 }
 
 /**
@@ -140,6 +144,7 @@ export async function mapDisk(source: BlockSource): Promise<DiskMap> {
       label: mapped.label,
       uuid: mapped.uuid,
       usedBytes: totalBytes(mapped.extents),
+      ...(mapped.logicalVolumes.length > 0 ? { logicalVolumes: mapped.logicalVolumes } : {}),
     });
   }
 

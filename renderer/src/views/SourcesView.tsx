@@ -78,7 +78,7 @@ function SourceCard({ source }: { source: ConfiguredSource }) {
               </tr>
             </thead>
             <tbody>
-              {layout.volumes.map((v) => (
+              {layout.volumes.flatMap((v) => [
                 <tr key={`${v.index}-${v.startBytes}`} className="border-t border-slate-100">
                   <td className="py-1">#{v.index}</td>
                   <td>{v.filesystem}</td>
@@ -87,8 +87,19 @@ function SourceCard({ source }: { source: ConfiguredSource }) {
                   <td>
                     {formatBytes(v.usedBytes)} ({usedPercent(v.usedBytes, v.sizeBytes)})
                   </td>
-                </tr>
-              ))}
+                </tr>,
+                ...(v.logicalVolumes ?? []).map((lv) => (
+                  <tr key={`${v.index}-${lv.name}`} className="text-slate-600">
+                    <td className="py-0.5 pl-4">↳ {lv.name}</td>
+                    <td>{lv.filesystem}</td>
+                    <td>{lv.label ?? '–'}</td>
+                    <td>{formatBytes(lv.sizeBytes)}</td>
+                    <td>
+                      {formatBytes(lv.usedBytes)} ({usedPercent(lv.usedBytes, lv.sizeBytes)})
+                    </td>
+                  </tr>
+                )),
+              ])}
             </tbody>
           </table>
           {layout.warnings.map((w) => (
