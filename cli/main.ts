@@ -7,6 +7,7 @@ import type { SnapshotSummary } from '../agent-core/api/snapshot.js';
 import type { Progress } from '../agent-core/engine/progress.js';
 import * as ops from '../agent/operations.js';
 import { formatBytes, formatDuration, ProgressPrinter } from './output.js';
+import { backupThroughAgent, trackAdd, trackedLine, trackRemove, trackStatus } from './track.js';
 
 const USAGE = `Strata: block-level backups of disks and images.
 
@@ -18,6 +19,9 @@ const USAGE = `Strata: block-level backups of disks and images.
   strata verify    --repo PATH [--read-data] [--json]
   strata forget    SNAPSHOT... --repo PATH [--json]
   strata catalog rebuild --repo PATH
+  strata track add DEVICE [--label L]        live change tracking by the running agent
+  strata track remove DEVICE
+  strata track status [DEVICE] [--json]
   strata console   [--listen HOST:PORT] [--state-dir DIR]   the console in a browser, with its agent
   strata agent     [--listen HOST:PORT] [--state-dir DIR]   the agent as a service, for consoles
 
@@ -119,6 +123,10 @@ async function main(argv: string[]): Promise<number> {
         lines.push(
           `  #${v.index}  start ${v.startBytes}  size ${formatBytes(v.sizeBytes)}  type ${v.partitionType ?? '-'}  ${v.filesystem}${v.label ? ` "${v.label}"` : ''}${v.uuid ? ` ${v.uuid}` : ''}  used ${formatBytes(v.usedBytes)} (${pct}%)`,
         );
+        for (const lv of v.logicalVolumes ?? []) {
+          const lvPct = lv.sizeBytes > 0 ? Math.round((lv.usedBytes / lv.sizeBytes) * 100) : 0;
+          lines.push(`      LV ${lv.name}  size ${formatBytes(lv.sizeBytes)}  ${lv.filesystem}${lv.label ? ` "${lv.label}"` : ''}${lv.uuid ? ` ${lv.uuid}` : ''}  used ${formatBytes(lv.usedBytes)} (${lvPct}%)`);
+        }
       }
       for (const w of layout.warnings ?? []) lines.push(`  warning: ${w}`);
       process.stdout.write(lines.join('\n') + '\n');
@@ -129,7 +137,11 @@ async function main(argv: string[]): Promise<number> {
       const source = one(positionals, 'SOURCE (an image file or a block device)');
       const repo = need(values, 'repo', 'PATH of the repository');
       const progress = new ProgressPrinter(!!values.json);
-      const s = await ops.backup(context(values, progress), source, repo, { tags: (values.tag as string[] | undefined) ?? [], full: !!values.full });
+      const ctx = context(values, progress);
+      const options = { tags: (values.tag as string[] | undefined) ?? [], full: !!values.full };
+      // A device the running agent tracks is backed up there, where its tracker's epoch can be taken.
+      const viaAgent = await backupThroughAgent(ctx.stateDir, source, repo, { ...options, onProgress: (p) => progress.update(p) });
+      const s = viaAgent ?? (await ops.backup(ctx, source, repo, options));
       progress.done();
       emit(
         !!values.json,
@@ -147,7 +159,8 @@ async function main(argv: string[]): Promise<number> {
           bytesStored: s.bytesStored,
           durationMs: s.durationMs,
         },
-        `snapshot ${s.id.slice(0, 12)} (${s.mode}${s.modeReason ? `: ${s.modeReason}` : ''}): read ${formatBytes(s.bytesRead)} of ${formatBytes(s.validBytes)} valid, new ${formatBytes(s.bytesNew)}, stored ${formatBytes(s.bytesStored)} in ${formatDuration(s.durationMs)}`,
+        `snapshot ${s.id.slice(0, 12)} (${s.mode}${s.modeReason ? `: ${s.modeReason}` : ''}): read ${formatBytes(s.bytesRead)} of ${formatBytes(s.validBytes)} valid, new ${formatBytes(s.bytesNew)}, stored ${formatBytes(s.bytesStored)} in ${formatDuration(s.durationMs)}\n` +
+          `backed up ${viaAgent ? 'through the agent' : 'by this command'}, tracker ${s.tracker}`,
       );
       return 0;
     }
@@ -211,6 +224,30 @@ async function main(argv: string[]): Promise<number> {
       const r = await ops.rebuildCatalog(context(values, null), need(values, 'repo', 'PATH of the repository'));
       emit(!!values.json, { type: 'summary', ...r }, `catalog rebuilt: ${r.snapshots} snapshots of repository ${r.repository}`);
       return 0;
+    }
+    case 'track': {
+      const [sub, ...more] = rest;
+      const { positionals, values } = parse(more, { label: { type: 'string' } });
+      const stateDir = context(values, null).stateDir;
+      if (sub === 'add' || sub === 'remove') {
+        const device = one(positionals, 'DEVICE (a block device)');
+        if (sub === 'remove' && values.label !== undefined) throw new StrataError('InvalidInput', '--label goes with `strata track add`, not remove.');
+        const t = sub === 'add' ? await trackAdd(stateDir, device, values.label as string | undefined) : await trackRemove(stateDir, device);
+        emit(
+          !!values.json,
+          { type: 'tracked', ...t },
+          sub === 'add' ? `tracking ${t.path}: ${t.tracking}; its backups run in the agent and, after one full read, read only the blocks written since` : `stopped tracking ${t.path}; its backups read every valid block again`,
+        );
+        return 0;
+      }
+      if (sub === 'status') {
+        if (positionals.length > 1) throw new StrataError('InvalidInput', `Give at most one DEVICE (got ${positionals.length}).`);
+        const list = await trackStatus(stateDir, positionals[0]);
+        if (values.json) process.stdout.write(JSON.stringify(list) + '\n');
+        else process.stdout.write(list.length ? list.map(trackedLine).join('\n') + '\n' : 'no devices are tracked; `strata track add DEVICE` starts tracking one\n');
+        return 0;
+      }
+      throw new StrataError('InvalidInput', `Unknown track command "${sub ?? ''}"; the ones there are: strata track add|remove|status.`);
     }
     case 'console':
     case 'agent': {

@@ -8,6 +8,7 @@ import { CONSOLE_PORT, SYSTEM_AGENT_PORT } from '../agent-core/api/socket-protoc
 import { openAgent } from '../agent/agent.js';
 import { initRepository } from '../agent/operations.js';
 import { startAgentServer, type AgentServer } from '../agent/server/agent-server.js';
+import { publishAgentUrl, URL_FILE_NAME, withdrawAgentUrl } from '../agent/server/agent-url.js';
 
 export const DEFAULT_CONSOLE_PORT = CONSOLE_PORT;
 export const DEFAULT_AGENT_PORT = SYSTEM_AGENT_PORT;
@@ -60,11 +61,19 @@ export async function serve(options: ServeOptions): Promise<void> {
     server = await start(0);
     process.stderr.write(`strata: port ${options.listen.port} is in use; listening on ${server.port} instead.\n`);
   }
+  // The CLI finds this agent through agent.url (agent/server/find-agent.ts), whatever port it got.
+  try {
+    await publishAgentUrl(options.stateDir, server.url);
+  } catch (err) {
+    await server.close();
+    await agent.close();
+    throw err;
+  }
   process.stdout.write(options.withConsole ? `${server.consoleUrl}\n` : `${server.url}\n`);
   process.stdout.write(
     options.withConsole
       ? `Strata console with its agent (state in ${options.stateDir}). Open the address above in a browser; Ctrl-C stops it.\n`
-      : `Strata agent listening (state in ${options.stateDir}; token in ${path.join(options.stateDir, 'agent.token')}).\n`,
+      : `Strata agent listening (state in ${options.stateDir}; token in ${path.join(options.stateDir, 'agent.token')}, address in ${path.join(options.stateDir, URL_FILE_NAME)}).\n`,
   );
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
@@ -72,6 +81,7 @@ export async function serve(options: ServeOptions): Promise<void> {
     process.once('SIGTERM', stop);
   });
   process.stderr.write('strata: stopping; running jobs end at their next checkpoint.\n');
+  await withdrawAgentUrl(options.stateDir, server.url).catch(() => undefined);
   await server.close();
   await agent.close();
 }
