@@ -5,7 +5,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileTreeHashes, populate, requireRoot, run, Scratch } from '../../test-support/disk.js';
-import { strata, summaryOf } from '../../test-support/cli.js';
+import { strata } from '../../test-support/cli.js';
+import { cliRoundTrip } from '../../test-support/round-trip.js';
 
 const MiB = 1 << 20;
 
@@ -23,29 +24,8 @@ beforeAll(() => {
 });
 afterAll(() => scratch.cleanup());
 
-/** inspect, backup and restore of a bare-filesystem image; returns the restored image and the volume's usedBytes. */
-function roundTrip(image: string, filesystem: string): { target: string; usedBytes: number } {
-  const inspect = strata(['inspect', image, '--json'], env);
-  expect(inspect.status, inspect.stderr).toBe(0);
-  const layout = inspect.lines[0] as { volumes: Array<{ filesystem: string; usedBytes: number; sizeBytes: number }>; warnings: string[] };
-  expect(layout.warnings).toEqual([]);
-  expect(layout.volumes).toHaveLength(1);
-  const volume = layout.volumes[0]!;
-  expect(volume.filesystem).toBe(filesystem);
-  expect(volume.usedBytes).toBeLessThan(volume.sizeBytes / 2);
-
-  const backup = strata(['backup', image, '--repo', repo, '--json'], env);
-  expect(backup.status, backup.stderr).toBe(0);
-  const s = summaryOf(backup);
-  expect(s.validBytes as number).toBeGreaterThanOrEqual(volume.usedBytes);
-  expect(s.validBytes as number).toBeLessThanOrEqual(volume.usedBytes * 1.05 + 64 * 1024);
-  expect(s.bytesRead as number).toBeLessThan(volume.usedBytes + (volume.sizeBytes - volume.usedBytes) / 4);
-
-  const target = `${image}.restored`;
-  const restore = strata(['restore', s.snapshot as string, '--repo', repo, '--target', target, '--json'], env);
-  expect(restore.status, restore.stderr).toBe(0);
-  return { target, usedBytes: volume.usedBytes };
-}
+/** inspect, backup and restore of a bare-filesystem image filled under half (test-support/round-trip.ts). */
+const roundTrip = (image: string, filesystem: string) => cliRoundTrip(env, repo, image, filesystem, 0.5);
 
 /** Hashes every file of an image mounted for the moment (ntfs-3g or a loop mount), then unmounts it. */
 function treeOf(image: string, mount: (image: string, dir: string) => void): Map<string, string> {

@@ -5,7 +5,8 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fileTreeHashes, makeContent, peekFile, populate, requireRoot, run, Scratch } from '../../test-support/disk.js';
-import { strata, summaryOf } from '../../test-support/cli.js';
+import { strata } from '../../test-support/cli.js';
+import { cliRoundTrip } from '../../test-support/round-trip.js';
 
 const MiB = 1 << 20;
 
@@ -24,32 +25,8 @@ beforeAll(() => {
 afterAll(() => scratch.cleanup());
 
 
-/** inspect, backup and restore of a bare-filesystem image; returns the restored image and the volume's usedBytes. */
-function roundTrip(image: string, filesystem: string): { target: string; usedBytes: number; bytesRead: number } {
-  const inspect = strata(['inspect', image, '--json'], env);
-  expect(inspect.status, inspect.stderr).toBe(0);
-  const layout = inspect.lines[0] as { volumes: Array<{ filesystem: string; usedBytes: number; sizeBytes: number }>; warnings: string[] };
-  expect(layout.warnings).toEqual([]);
-  expect(layout.volumes).toHaveLength(1);
-  const volume = layout.volumes[0]!;
-  expect(volume.filesystem).toBe(filesystem);
-  expect(volume.usedBytes).toBeLessThan(volume.sizeBytes);
-
-  const backup = strata(['backup', image, '--repo', repo, '--json'], env);
-  expect(backup.status, backup.stderr).toBe(0);
-  const s = summaryOf(backup);
-  // The engine rounds valid runs out to whole 4 KiB pages: FAT's 512 B–2 KiB clusters gain a little.
-  expect(s.validBytes as number).toBeGreaterThanOrEqual(volume.usedBytes);
-  expect(s.validBytes as number).toBeLessThanOrEqual(volume.usedBytes * 1.05 + 64 * 1024);
-  // The engine reads through short gaps between used runs, so bytesRead may pass usedBytes a
-  // little; most of the free space must still be skipped.
-  expect(s.bytesRead as number).toBeLessThan(volume.usedBytes + (volume.sizeBytes - volume.usedBytes) / 4);
-
-  const target = `${image}.restored`;
-  const restore = strata(['restore', s.snapshot as string, '--repo', repo, '--target', target, '--json'], env);
-  expect(restore.status, restore.stderr).toBe(0);
-  return { target, usedBytes: volume.usedBytes, bytesRead: s.bytesRead as number };
-}
+/** inspect, backup and restore of a bare-filesystem image (test-support/round-trip.ts). */
+const roundTrip = (image: string, filesystem: string) => cliRoundTrip(env, repo, image, filesystem);
 
 /** Mounts an exFAT image through exfat-fuse, which wants a block device; unmounted at cleanup (a no-op if already). */
 function mountExfat(image: string, readOnly: boolean): string {
