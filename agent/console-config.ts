@@ -7,7 +7,7 @@ import { StrataError, toStrataError } from '../agent-core/api/errors.js';
 import type { Job } from '../agent-core/api/job.js';
 import type { SnapshotSummary } from '../agent-core/api/snapshot.js';
 import { Catalog, type ConfiguredSourceRow } from '../agent-core/catalog/catalog.js';
-import { inspectSource, sourceNameOfPath, type AgentContext } from './operations.js';
+import { describeSourcePath, type AgentContext } from './operations.js';
 
 export async function withCatalog<T>(stateDir: string, fn: (c: Catalog) => Promise<T>): Promise<T> {
   const catalog = await Catalog.open(path.join(stateDir, 'catalog.sqlite'));
@@ -95,8 +95,7 @@ export async function describeSources(rows: readonly ConfiguredSourceRow[], inpu
     let layoutError: ConfiguredSource['layoutError'] = null;
     let sourceName = path.resolve(row.path);
     try {
-      layout = await inspectSource(row.path);
-      sourceName = await sourceNameOfPath(row.path);
+      ({ layout, sourceName } = await describeSourcePath(row.path));
     } catch (err) {
       layoutError = toStrataError(err, `Reading ${row.path}`).toPayload();
     }

@@ -115,11 +115,12 @@ export async function diskMap(sourcePath: string): Promise<DiskMapView> {
   }
 }
 
-/** The name a source's snapshots carry, so the console can find them. */
-export async function sourceNameOfPath(sourcePath: string): Promise<string> {
+/** A source as the console lists it: its layout, and the name its snapshots carry (one open of the source). */
+export async function describeSourcePath(sourcePath: string): Promise<{ layout: DiskMapView['layout']; sourceName: string }> {
   const source = await openSource(sourcePath);
   try {
-    return await sourceNameOf(sourcePath, source.kind);
+    const { layout } = await mapDisk(source);
+    return { layout, sourceName: await sourceNameOf(sourcePath, source.kind) };
   } finally {
     await source.close();
   }
