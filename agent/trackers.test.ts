@@ -1,7 +1,7 @@
 // Live tracking through the agent's API on a real loop device: switched on per source, its second
 // backup reads only what changed, switching it off or removing the source stops the tracker, and
 // an image file cannot be tracked.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ConfiguredSource } from '../agent-core/api/console-config.js';
 import type { Reply } from '../agent-core/api/contract.js';
@@ -51,6 +51,32 @@ describe('live tracking through the agent API', () => {
     expect(job.result?.kind).toBe('backup');
     return (job.result as { snapshot: SnapshotSummary }).snapshot;
   }
+
+  it('buffered writes to the device node, still in its page cache, are in the next tracked backup', async () => {
+    const dev = scratch.loop(scratch.image('buffered.img', 16 * MiB));
+    directWrite(dev, 0, 16 * MiB);
+    agent = await openAgent({ stateDir: scratch.path('state'), log: (l) => lines.push(l) });
+    await value('repository:init', { repo: scratch.path('repo'), encryption: 'none' });
+    await value('settings:update', { repositoryPath: scratch.path('repo') });
+    const added = await value<ConfiguredSource>('sources:add', { path: dev, tracking: true });
+    expect((await backupOf(dev)).mode).toBe('full');
+    // No O_DIRECT and no fsync, and another opener holds the device (as a running program would), so
+    // dd's close is not the last one that writes the page cache back: the 32 KiB stay dirty there.
+    const holder = spawn('sh', ['-c', `exec 3<${dev}; sleep 60`], { stdio: 'ignore' });
+    scratch.defer(() => holder.kill());
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    execFileSync('dd', ['if=/dev/urandom', `of=${dev}`, 'bs=4096', `seek=${(5 * MiB) / 4096}`, 'count=8', 'conv=notrunc', 'status=none']);
+    const second = await backupOf(dev);
+    holder.kill();
+    expect(second).toMatchObject({ mode: 'incremental', tracker: 'live', bytesNew: 32 * KiB });
+    // What the snapshot holds there is what the device now holds.
+    const restored = scratch.path('restored.img');
+    await value('jobs:start-restore', { snapshot: second.id, target: restored });
+    await agent.jobs.idle();
+    const read = (file: string) => execFileSync('dd', [`if=${file}`, 'bs=4096', `skip=${(5 * MiB) / 4096}`, 'count=8', 'status=none', 'iflag=direct']);
+    expect(read(restored).equals(read(dev))).toBe(true);
+    await value('sources:remove', { id: added.id });
+  });
 
   it('a tracked loop device backs up twice, the second reading only the written blocks', async () => {
     const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));

@@ -1,6 +1,6 @@
 // The agent's live change trackers: one supervised block tracker per configured source the user
 // switched tracking on for, kept running while the agent runs, and taken from right before a backup.
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { StrataError, toStrataError } from '../agent-core/api/errors.js';
 import type { TrackedChanges } from '../agent-core/engine/backup.js';
 import type { Extent } from '../agent-core/extents.js';
@@ -26,6 +26,19 @@ interface Entry {
 }
 
 /** Refuses anything but a block device: an image file has no block layer to watch. */
+/** fsync of a block device writes its page cache's dirty pages to the device and waits for them. */
+async function flushDevice(devicePath: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(devicePath, 'r');
+    await handle.sync();
+  } catch (err) {
+    throw toStrataError(err, `Flushing ${devicePath} before the backup`);
+  } finally {
+    await handle?.close();
+  }
+}
+
 export async function assertTrackable(devicePath: string): Promise<void> {
   let isDevice: boolean;
   try {
@@ -128,6 +141,10 @@ export class SourceTrackers {
     if (!entry) return null;
     const tracker = await entry.started;
     if (!tracker || entry.stopped) return null;
+    // Buffered writes to the device node sit in its page cache and are not bios yet, so the tracker
+    // has not seen them; flush them first (the take's barrier then waits for their events), or the
+    // backup would keep the parent's blocks there while the device is about to hold new ones.
+    await flushDevice(entry.path);
     let take;
     try {
       take = await tracker.takeAndReset();
