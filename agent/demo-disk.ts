@@ -6,6 +6,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { StrataError } from '../agent-core/api/errors.js';
+import { xorshift32 } from '../agent-core/prng.js';
 
 const run = promisify(execFile);
 
@@ -35,18 +36,11 @@ function documentText(n: number, bytes: number, revision = 0): string {
   return line.repeat(Math.ceil(bytes / line.length)).slice(0, bytes);
 }
 
-/** Incompressible bytes, like a photo's, from a small xorshift generator. */
+/** Incompressible bytes, like a photo's, from a seeded generator. */
 function photoBytes(n: number, bytes: number): Buffer {
   const buf = Buffer.alloc(bytes);
-  let x = (0x9e3779b9 ^ (n * 0x85ebca6b)) >>> 0 || 1;
-  for (let o = 0; o + 4 <= bytes; o += 4) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    buf.writeUInt32LE(x, o);
-  }
+  const next = xorshift32(0x9e3779b9 ^ (n * 0x85ebca6b));
+  for (let o = 0; o + 4 <= bytes; o += 4) buf.writeUInt32LE(next(), o);
   return buf;
 }
 

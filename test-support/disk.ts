@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync,
 import os from 'node:os';
 import path from 'node:path';
 import type { BlockSource } from '../agent-core/block-source.js';
+import { xorshift32 } from '../agent-core/prng.js';
 
 export function run(cmd: string, args: string[], input?: string | Buffer): string {
   const r = spawnSync(cmd, args, { input, encoding: 'utf8', maxBuffer: 256 << 20 });
@@ -102,18 +103,8 @@ export function writeContent(file: string, sizeBytes: number, kind: 'random' | '
   writeFileSync(file, makeContent(sizeBytes, kind, seed));
 }
 
-/** A seeded 32-bit xorshift generator: the same seed gives the same sequence on every run. */
-export function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+/** A seeded 32-bit xorshift generator (agent-core/prng.ts), under the name the tests use. */
+export const prng = xorshift32;
 
 /** Deterministic content: xorshift noise (incompressible), word soup (compressible) or zeros. */
 export function makeContent(sizeBytes: number, kind: 'random' | 'text' | 'zeros', seed = 1): Buffer {

@@ -1,6 +1,7 @@
 // One fuzz case over the disk-anatomy parsers: flip bytes of a real image (in memory, sparse), fix
 // up the checksums that would stop the flips early, run mapDisk and the image's own reader, check what they return.
 import type { BlockSource } from '../../agent-core/block-source.js';
+import { xorshift32 } from '../../agent-core/prng.js';
 import { DiskLayoutSchema } from '../../agent-core/api/disk-layout.js';
 import { isStrataError } from '../../agent-core/api/errors.js';
 import { complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
@@ -159,17 +160,6 @@ const READERS: Record<Exclude<FuzzReader, 'partition-table'>, Reader> = {
   lvm: (s, a, b) => readLvmUsedExtents(s, a, b, wholeLv),
 };
 
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
 
 function checkExtents(what: string, extents: Extent[], limitBytes: number): void {
   const normalized = normalizeExtents(extents);
@@ -248,7 +238,7 @@ export interface CaseResult {
  * its number. Throws FuzzFailure (or the parser's own exception) on a finding; the image is restored either way.
  */
 export async function runFuzzCase(images: readonly LoadedImage[], seed: number, caseIndex: number): Promise<CaseResult> {
-  const next = xorshift((seed ^ Math.imul(caseIndex + 1, 0x9e3779b1)) >>> 0);
+  const next = xorshift32((seed ^ Math.imul(caseIndex + 1, 0x9e3779b1)) >>> 0);
   const img = images[caseIndex % images.length]!;
   const im = img.image;
   const undo: Array<[number, Buffer]> = [];
