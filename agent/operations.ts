@@ -22,6 +22,8 @@ import { differingExtents, storedExtents } from '../agent-core/engine/snapshot-d
 import { alignExtents, totalBytes } from '../agent-core/extents.js';
 import type { Manifest } from '../agent-core/repo/manifest.js';
 import { WorkerPool } from '../drivers/compute/worker-pool.js';
+import { mountedFilesystems } from '../drivers/source/freeze.js';
+import { startConsistentCopy, type ConsistentCopy, type ConsistentCopyOptions } from './consistent-copy.js';
 import { checkTarget } from '../drivers/source/check-target.js';
 import { mapDisk } from '../drivers/disk/map-disk.js';
 import { openSource } from '../drivers/source/open-source.js';
@@ -195,13 +197,18 @@ export interface BackupOptions {
   takeChanges?: () => Promise<TrackedChanges | null>;
   /** Told what a person should know about this backup; also recorded as a warning event of its job. */
   onWarning?: (message: string) => void;
+  /** Tuning of the convergence of a mounted source (tests shrink the budget to force passes). */
+  convergence?: Pick<ConsistentCopyOptions, 'maxPasses' | 'frozenBudgetBytes' | 'startTracker'>;
 }
 
 export async function backup(ctx: AgentContext, sourcePath: string, repoPath: string, options: BackupOptions = {}) {
   // Everything that can refuse the input happens before the repository is touched.
   const source = await openSource(sourcePath);
   try {
-    const { layout, validExtents } = await mapDisk(source);
+    let { layout, validExtents } = await mapDisk(source);
+    // A device with mounted filesystems is copied consistently (consistent-copy.ts); image files and
+    // unmounted devices are read as they are.
+    const mounted = source.kind === 'block-device' ? await mountedFilesystems(sourcePath) : [];
     const repo = await openRepository(ctx, repoPath);
     const sourceName = await sourceNameOf(sourcePath, source.kind);
     return await withCatalog(ctx, async (catalog) => {
@@ -214,10 +221,24 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
         const lock = await repo.lock(true, `strata backup ${sourceName}`, LOCK_WAIT_MS);
         const compute = computeFor(repo);
         const warnings: string[] = [];
+        const warn = (message: string): void => {
+          warnings.push(message);
+          options.onWarning?.(message);
+        };
+        let copy: ConsistentCopy | null = null;
         try {
           await repo.backend.cleanTemp();
           await repo.loadIndex();
-          const tracked = options.takeChanges ? await options.takeChanges() : null;
+          let tracked: TrackedChanges | null;
+          if (mounted.length > 0) {
+            copy = await startConsistentCopy(sourcePath, mounted, { takeChanges: options.takeChanges, onWarning: warn, ...options.convergence });
+            tracked = copy.initial;
+            // Mapped again after the freeze flushed the filesystems: blocks allocated before it are
+            // in this map, blocks allocated after it are in the tracker's next epoch.
+            ({ layout, validExtents } = await mapDisk(source));
+          } else {
+            tracked = options.takeChanges ? await options.takeChanges() : null;
+          }
           const { summary } = await runBackup({
             source,
             sourceName,
@@ -230,10 +251,8 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
             tracked,
             tags: options.tags ?? [],
             hostname: os.hostname(),
-            onWarning: (message) => {
-              warnings.push(message);
-              options.onWarning?.(message);
-            },
+            onWarning: warn,
+            ...(copy ? { converge: copy.converge } : {}),
             ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
             ...(ctx.signal ? { signal: ctx.signal } : {}),
           });
@@ -241,6 +260,7 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
           for (const message of warnings) await catalog.addEvent(jobId, 'warning', message);
           return summary;
         } finally {
+          await copy?.close();
           await compute.close();
           await lock.release();
         }

@@ -30,6 +30,17 @@ export const SnapshotSummarySchema = z.object({
   bytesNew: z.number().int().nonnegative(),
   bytesStored: z.number().int().nonnegative(),
   durationMs: z.number().nonnegative(),
+  /**
+   * A source copied while mounted and written to: the passes that re-read what changed during the
+   * copy, the bytes they read, and how long its filesystems were frozen for the last one.
+   */
+  converged: z
+    .object({
+      passes: z.number().int().nonnegative(),
+      rereadBytes: z.number().int().nonnegative(),
+      frozenMs: z.number().nonnegative(),
+    })
+    .optional(),
 });
 export type SnapshotSummary = z.infer<typeof SnapshotSummarySchema>;
 

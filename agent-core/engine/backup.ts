@@ -4,6 +4,7 @@
 // compression and sealing run on the compute pool.
 import { StrataError } from '../api/errors.js';
 import type { BackupMode, SnapshotSummary } from '../api/snapshot.js';
+import { converge, type Convergence } from './converge.js';
 import type { BlockSource } from '../block-source.js';
 import { alignExtents, complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../extents.js';
 import { BlobType, DEFAULTS, ExtentKind, STORED_DIGEST_BYTES } from '../repo/format.js';
@@ -16,6 +17,7 @@ import type { Progress } from './progress.js';
 import { matchesStoredDigest, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
 
 export { mergeRuns, subtractRuns } from './window-read.js';
+export type { Convergence } from './converge.js';
 
 export interface ParentSnapshot {
   readonly id: string;
@@ -56,6 +58,8 @@ export interface BackupRequest {
   /** Told, one sentence each, what a person should know about this backup (a tracker that missed writes). */
   readonly onWarning?: (message: string) => void;
   readonly signal?: AbortSignal;
+  /** The source is being written while it is read (a mounted filesystem): converge, then freeze. */
+  readonly converge?: Convergence;
 }
 
 export interface BackupResult {
@@ -180,6 +184,30 @@ interface WindowWork {
   readonly planned: Promise<WindowPlan>;
 }
 
+/** One pass over the disk (the backup's read, or a convergence pass re-reading what changed). */
+export interface PassPlan {
+  /** Where this pass reads (a convergence's frozen pass reads what it captured in memory). */
+  readonly source: BlockSource;
+  /** Blocks the map holds as data or zeros; the rest is unmapped. */
+  readonly valid: readonly Extent[];
+  /** Valid blocks the source may hold data for; valid blocks outside are zeros (sparse holes). */
+  readonly present: readonly Extent[];
+  readonly toRead: readonly Extent[];
+  /** Present blocks left unread are taken from the base (a tracked incremental's parent, a convergence's previous pass). */
+  readonly keepUnread: boolean;
+  /** The map unread blocks are taken from, and (when compare) whose digests classify the read ones. */
+  readonly base: readonly MapExtent[] | null;
+  /** The base with its stored digests; null when nothing is compared (only which extent holds a block is needed). */
+  readonly baseView: ParentView | null;
+  readonly compare: boolean;
+  /** For the tracker check of a full read: the blocks the tracker marked, and those the parent held as zeros. */
+  readonly marked: RunCursor | null;
+  readonly parentZeros: RunCursor | null;
+  /** Gap read through between runs (window-read.ts); 0 reads only the runs. */
+  readonly readGapBytes: number | undefined;
+  readonly reportProgress: boolean;
+}
+
 interface WindowPlan {
   readonly cls: Uint8Array;
   readonly digests32: Buffer;
@@ -206,160 +234,228 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
   // Incrementals and resyncs classify blocks against the parent; a checked full only compares.
   const compareWithParent = decision.mode !== 'full';
   const parentExtents = req.parent && (compareWithParent || decision.checkTracker) ? await loadExtents(repo, req.parent.manifest) : null;
-  const parentView = parentExtents ? new ParentView(repo, parentExtents, bs) : null;
-  const parentExtentsOnly = new ExtentIndexCursor(parentExtents ?? [], bs);
   const toRead =
     decision.trackedRead && tracked && parentExtents && req.parent
       ? trackedReadExtents(present, tracked.changes, parentExtents, req.parent.manifest.summary.sourceBytes, bs, size)
       : present;
-  const readGapBytes = decision.trackedRead ? 0 : undefined;
-  // The tracker check: marked blocks, and the whole blocks the parent held as zeros.
-  const changedCursor = decision.checkTracker && tracked ? new RunCursor(alignExtents(tracked.changes, bs, size)) : null;
-  const parentZeroCursor = decision.checkTracker && parentExtents ? new RunCursor(wholeBlocksOf(parentExtents, ExtentKind.zero, bs)) : null;
   let trackerMisses = 0;
   let firstMissBytes = -1;
   // A parent's last partial block was hashed short; compare it only if the size did not change.
   const comparableEndBytes = req.parent && req.parent.manifest.summary.sourceBytes === size ? size : Math.floor(Math.min(req.parent?.manifest.summary.sourceBytes ?? 0, size) / bs) * bs;
 
   const writer = repo.writer();
-  const extents: MapExtent[] = [];
   let bytesRead = 0;
   let bytesNew = 0;
   let bytesDone = 0;
   const free: SharedArrayBuffer[] = [];
   const takeBuffer = (): SharedArrayBuffer => free.pop() ?? new SharedArrayBuffer(WINDOW_BYTES);
-  const validCursor = new RunCursor(valid);
-  const presentCursor = new RunCursor(present);
-  const readCursor = new RunCursor(toRead);
 
   source.adviseSequential();
 
-  const push = (e: MapExtent): void => {
-    const last = extents[extents.length - 1];
-    if (
-      last &&
-      last.kind === e.kind &&
-      last.startBytes + last.lengthBytes === e.startBytes &&
-      (e.kind !== ExtentKind.data || (last.chunkId === e.chunkId && last.offsetInChunkBytes! + last.lengthBytes === e.offsetInChunkBytes))
-    ) {
-      extents[extents.length - 1] = { ...last, lengthBytes: last.lengthBytes + e.lengthBytes };
-    } else {
-      extents.push(e);
-    }
-  };
+  /** One pass over the disk: reads its runs, stores what is new and returns the whole disk's map. */
+  const scan = async (pass: PassPlan): Promise<MapExtent[]> => {
+    const extents: MapExtent[] = [];
+    const validCursor = new RunCursor(pass.valid);
+    const presentCursor = new RunCursor(pass.present);
+    const readCursor = new RunCursor(pass.toRead);
+    const baseIndex = new ExtentIndexCursor(pass.base ?? [], bs);
+    const base = pass.base ?? [];
 
-  const startWindow = (ws: number): WindowWork => {
-    const we = Math.min(size, ws + WINDOW_BYTES);
-    const blocks = Math.ceil((we - ws) / bs);
-    const validRuns = validCursor.within(ws, we);
-    const presentRuns = presentCursor.within(ws, we);
-    const readRuns = readCursor.within(ws, we);
-    const holes = subtractRuns(validRuns, presentRuns);
-    const kept = decision.trackedRead ? subtractRuns(presentRuns, readRuns) : [];
-    const marked = changedCursor ? changedCursor.within(ws, we) : null;
-    const parentZeros = parentZeroCursor ? parentZeroCursor.within(ws, we) : null;
-    // A tracked window with nothing to read needs only which parent extent holds each block, not its digests.
-    const parent =
-      !parentView || validRuns.length === 0
-        ? Promise.resolve(null)
-        : decision.trackedRead && readRuns.length === 0
-          ? Promise.resolve(parentExtentsOnly.window(ws, blocks))
-          : parentView.window(ws, blocks);
-    const common = { startBytes: ws, lengthBytes: we - ws, blocks, holes, kept, marked, parentZeros, parent };
-    if (readRuns.length === 0) {
-      const w = { ...common, runs: [], sab: null, hashed: Promise.resolve(null) };
+    const push = (e: MapExtent): void => {
+      const last = extents[extents.length - 1];
+      if (
+        last &&
+        last.kind === e.kind &&
+        last.startBytes + last.lengthBytes === e.startBytes &&
+        (e.kind !== ExtentKind.data || (last.chunkId === e.chunkId && last.offsetInChunkBytes! + last.lengthBytes === e.offsetInChunkBytes))
+      ) {
+        extents[extents.length - 1] = { ...last, lengthBytes: last.lengthBytes + e.lengthBytes };
+      } else {
+        extents.push(e);
+      }
+    };
+
+    const startWindow = (ws: number): WindowWork => {
+      const we = Math.min(size, ws + WINDOW_BYTES);
+      const blocks = Math.ceil((we - ws) / bs);
+      const validRuns = validCursor.within(ws, we);
+      const presentRuns = presentCursor.within(ws, we);
+      const readRuns = readCursor.within(ws, we);
+      const holes = subtractRuns(validRuns, presentRuns);
+      const kept = pass.keepUnread ? subtractRuns(presentRuns, readRuns) : [];
+      const marked = pass.marked ? pass.marked.within(ws, we) : null;
+      const parentZeros = pass.parentZeros ? pass.parentZeros.within(ws, we) : null;
+      // A window with nothing to read, or a pass that does not compare digests, needs only which
+      // base extent holds each block.
+      const parent =
+        pass.base === null || validRuns.length === 0
+          ? Promise.resolve(null)
+          : pass.baseView === null || (pass.keepUnread && readRuns.length === 0)
+            ? Promise.resolve(baseIndex.window(ws, blocks))
+            : pass.baseView.window(ws, blocks);
+      const common = { startBytes: ws, lengthBytes: we - ws, blocks, holes, kept, marked, parentZeros, parent };
+      if (readRuns.length === 0) {
+        const w = { ...common, runs: [], sab: null, hashed: Promise.resolve(null) };
+        const planned = planWindow(w);
+        planned.catch(() => {}); // observed in commitWindow
+        return { ...w, planned };
+      }
+      const sab = takeBuffer();
+      const hashed = readAndHashWindow(
+        pass.source,
+        compute,
+        sab,
+        ws,
+        readRuns,
+        (l) => (bytesRead += l),
+        (at) => new StrataError('InvalidInput', `${req.sourceName} ended early at ${at} bytes; it changed size during the backup.`),
+        pass.readGapBytes,
+      );
+      const w = { ...common, runs: readRuns, sab, hashed };
       const planned = planWindow(w);
       planned.catch(() => {}); // observed in commitWindow
       return { ...w, planned };
-    }
-    const sab = takeBuffer();
-    const hashed = readAndHashWindow(
-      source,
-      compute,
-      sab,
-      ws,
-      readRuns,
-      (l) => (bytesRead += l),
-      (at) => new StrataError('InvalidInput', `${req.sourceName} ended early at ${at} bytes; it changed size during the backup.`),
-      readGapBytes,
-    );
-    const w = { ...common, runs: readRuns, sab, hashed };
-    const planned = planWindow(w);
-    planned.catch(() => {}); // observed in commitWindow
-    return { ...w, planned };
-  };
+    };
 
-  // Runs as soon as a window's hashes arrive, so its seals start without waiting for earlier windows.
-  const planWindow = async (w: Omit<WindowWork, 'planned'>): Promise<WindowPlan> => {
-    const cls = new Uint8Array(w.blocks); // C_UNMAPPED by default
-    const digests32 = Buffer.alloc(w.blocks * 32);
-    const hashed = await w.hashed;
-    const windowParent = await w.parent;
-    // The parent classifies blocks only for incrementals and resyncs; a full stores every block anew.
-    const parent = compareWithParent ? windowParent : null;
-    for (const [o, l] of w.holes) cls.fill(C_ZERO, o / bs, Math.ceil((o + l) / bs));
-    for (const [o, l] of w.kept) {
-      if (!parent) throw new StrataError('Internal', `A tracked backup of ${req.sourceName} lost its parent's map at byte ${w.startBytes + o}; run it again with --full.`);
-      // trackedReadExtents left unread only blocks the parent holds whole: its data, else its zeros.
-      for (let blk = o / bs; blk < Math.ceil((o + l) / bs); blk++) cls[blk] = parent.extentOf[blk]! >= 0 ? C_KEPT : C_ZERO;
-    }
-    if (hashed) {
-      let k = 0;
-      for (const [o, l] of w.runs) {
-        const first = o / bs;
-        const n = Math.ceil(l / bs);
-        hashed.digests.copy(digests32, first * 32, k * 32, (k + n) * 32);
-        for (let b = 0; b < n; b++) {
-          const blk = first + b;
-          if (hashed.zeroMask[k + b]) cls[blk] = C_ZERO;
-          else if (parent && parent.extentOf[blk]! >= 0 && matchesStoredDigest(digests32, blk, parent.digests, blk)) cls[blk] = C_SAME;
-          else cls[blk] = C_NEW;
-        }
-        k += n;
+    // Runs as soon as a window's hashes arrive, so its seals start without waiting for earlier windows.
+    const planWindow = async (w: Omit<WindowWork, 'planned'>): Promise<WindowPlan> => {
+      const cls = new Uint8Array(w.blocks); // C_UNMAPPED by default
+      const digests32 = Buffer.alloc(w.blocks * 32);
+      const hashed = await w.hashed;
+      const windowParent = await w.parent;
+      // Only incrementals and resyncs classify read blocks against the parent; a full, and a
+      // convergence pass, store every block they read anew (deduplicated by chunk id).
+      const compareTo = pass.compare ? windowParent : null;
+      for (const [o, l] of w.holes) cls.fill(C_ZERO, o / bs, Math.ceil((o + l) / bs));
+      for (const [o, l] of w.kept) {
+        if (!windowParent) throw new StrataError('Internal', `A tracked backup of ${req.sourceName} lost its parent's map at byte ${w.startBytes + o}; run it again with --full.`);
+        // Unread blocks are ones the base holds whole: its data, else its zeros.
+        for (let blk = o / bs; blk < Math.ceil((o + l) / bs); blk++) cls[blk] = windowParent.extentOf[blk]! >= 0 ? C_KEPT : C_ZERO;
       }
-      if (w.marked && windowParent) countTrackerMisses(w, hashed.zeroMask, digests32, windowParent);
-    }
-
-    // Per slot: store changed runs, or the whole slot when most of it changed.
-    const slotBlocks = cfg.slotBytes / bs;
-    const chunks: { first: number; count: number; id: string }[] = [];
-    for (let s0 = 0; s0 < w.blocks; s0 += slotBlocks) {
-      const s1 = Math.min(w.blocks, s0 + slotBlocks);
-      if (parent) {
-        let newCount = 0;
-        let dataCount = 0;
-        for (let b = s0; b < s1; b++) {
-          if (cls[b] === C_NEW) newCount++;
-          if (cls[b] === C_NEW || cls[b] === C_SAME) dataCount++;
+      if (hashed) {
+        let k = 0;
+        for (const [o, l] of w.runs) {
+          const first = o / bs;
+          const n = Math.ceil(l / bs);
+          hashed.digests.copy(digests32, first * 32, k * 32, (k + n) * 32);
+          for (let b = 0; b < n; b++) {
+            const blk = first + b;
+            if (hashed.zeroMask[k + b]) cls[blk] = C_ZERO;
+            else if (compareTo && compareTo.extentOf[blk]! >= 0 && matchesStoredDigest(digests32, blk, compareTo.digests, blk)) cls[blk] = C_SAME;
+            else cls[blk] = C_NEW;
+          }
+          k += n;
         }
-        if (newCount > 0 && newCount >= DEFAULTS.wholeSlotChangedShare * dataCount) {
-          for (let b = s0; b < s1; b++) if (cls[b] === C_SAME) cls[b] = C_NEW;
+        if (w.marked && windowParent) countTrackerMisses(w, hashed.zeroMask, digests32, windowParent);
+      }
+
+      // Per slot: store changed runs, or the whole slot when most of it changed.
+      const slotBlocks = cfg.slotBytes / bs;
+      const chunks: { first: number; count: number; id: string }[] = [];
+      for (let s0 = 0; s0 < w.blocks; s0 += slotBlocks) {
+        const s1 = Math.min(w.blocks, s0 + slotBlocks);
+        if (compareTo) {
+          let newCount = 0;
+          let dataCount = 0;
+          for (let b = s0; b < s1; b++) {
+            if (cls[b] === C_NEW) newCount++;
+            if (cls[b] === C_NEW || cls[b] === C_SAME) dataCount++;
+          }
+          if (newCount > 0 && newCount >= DEFAULTS.wholeSlotChangedShare * dataCount) {
+            for (let b = s0; b < s1; b++) if (cls[b] === C_SAME) cls[b] = C_NEW;
+          }
+        }
+        for (let b = s0; b < s1; ) {
+          if (cls[b] !== C_NEW) {
+            b++;
+            continue;
+          }
+          let e = b;
+          while (e < s1 && cls[e] === C_NEW) e++;
+          chunks.push({ first: b, count: e - b, id: repo.chunkId(digests32.subarray(b * 32, e * 32)) });
+          b = e;
         }
       }
-      for (let b = s0; b < s1; ) {
-        if (cls[b] !== C_NEW) {
-          b++;
-          continue;
+
+      const seals = chunks.map((c) => {
+        const offset = c.first * bs;
+        const length = Math.min(w.lengthBytes, (c.first + c.count) * bs) - offset;
+        const needData = !writer.has(c.id);
+        return {
+          chunk: c,
+          length,
+          sealed: needData ? compute.seal(w.sab!, offset, length, BlobType.data, c.id) : null,
+        };
+      });
+      for (const s of seals) s.sealed?.catch(() => {}); // observed in commitWindow
+      return { cls, digests32, parent: windowParent, chunks, seals };
+    };
+
+    // Runs in disk order: adds the window's blobs to the packs and its extents to the map.
+    const commitWindow = async (w: WindowWork): Promise<void> => {
+      const { cls, digests32, parent, chunks, seals } = await w.planned;
+      for (const s of seals) {
+        if (s.sealed) {
+          const r = await s.sealed;
+          if (!writer.has(s.chunk.id)) {
+            await writer.add(BlobType.data, r.compression, s.chunk.id, r.sealed, r.rawLength);
+            bytesNew += s.length;
+          }
         }
-        let e = b;
-        while (e < s1 && cls[e] === C_NEW) e++;
-        chunks.push({ first: b, count: e - b, id: repo.chunkId(digests32.subarray(b * 32, e * 32)) });
+        // A killed run may have stored a chunk without its digests; store them whenever missing.
+        const digestsId = repo.digestsBlobId(s.chunk.id);
+        if (!writer.has(digestsId)) {
+          const d16 = Buffer.alloc(s.chunk.count * STORED_DIGEST_BYTES);
+          for (let b = 0; b < s.chunk.count; b++) digests32.copy(d16, b * STORED_DIGEST_BYTES, (s.chunk.first + b) * 32, (s.chunk.first + b) * 32 + STORED_DIGEST_BYTES);
+          await writer.addPlain(BlobType.digests, digestsId, d16, false);
+        }
+      }
+
+      // Emit the window's extents in disk order.
+      const chunkOf = new Int32Array(w.blocks).fill(-1);
+      chunks.forEach((c, i) => chunkOf.fill(i, c.first, c.first + c.count));
+      for (let b = 0; b < w.blocks; ) {
+        const c = cls[b]!;
+        let e = b + 1;
+        if (c === C_SAME || c === C_KEPT) {
+          const pe = parent!.extentOf[b]!;
+          while (e < w.blocks && (cls[e] === C_SAME || cls[e] === C_KEPT) && parent!.extentOf[e] === pe) e++;
+        } else if (c === C_NEW) {
+          while (e < w.blocks && chunkOf[e] === chunkOf[b]) e++;
+        } else {
+          while (e < w.blocks && cls[e] === c) e++;
+        }
+        const start = w.startBytes + b * bs;
+        const length = Math.min(w.startBytes + w.lengthBytes, w.startBytes + e * bs) - start;
+        if (c === C_UNMAPPED) push({ startBytes: start, lengthBytes: length, kind: ExtentKind.unmapped });
+        else if (c === C_ZERO) push({ startBytes: start, lengthBytes: length, kind: ExtentKind.zero });
+        else if (c === C_SAME || c === C_KEPT) {
+          const pe = base[parent!.extentOf[b]!]!;
+          push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: pe.chunkId!, offsetInChunkBytes: pe.offsetInChunkBytes! + (start - pe.startBytes) });
+        } else {
+          const ch = chunks[chunkOf[b]!]!;
+          push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: ch.id, offsetInChunkBytes: (b - ch.first) * bs });
+        }
         b = e;
       }
-    }
 
-    const seals = chunks.map((c) => {
-      const offset = c.first * bs;
-      const length = Math.min(w.lengthBytes, (c.first + c.count) * bs) - offset;
-      const needData = !writer.has(c.id);
-      return {
-        chunk: c,
-        length,
-        sealed: needData ? compute.seal(w.sab!, offset, length, BlobType.data, c.id) : null,
-      };
-    });
-    for (const s of seals) s.sealed?.catch(() => {}); // observed in commitWindow
-    return { cls, digests32, parent, chunks, seals };
+      if (w.sab) free.push(w.sab);
+      if (pass.reportProgress) {
+        for (const [, l] of w.runs) bytesDone += l;
+        for (const [, l] of w.holes) bytesDone += l;
+        for (const [, l] of w.kept) bytesDone += l;
+        req.onProgress?.({ phase: 'backup', bytesDone, bytesTotal: validBytes, elapsedMs: performance.now() - started });
+      }
+    };
+
+    const inflight: WindowWork[] = [];
+    for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
+      if (req.signal?.aborted) throw new StrataError('Cancelled', 'The backup was cancelled; what was stored so far will be reused by the next run.');
+      if (inflight.length >= WINDOWS_IN_FLIGHT) await commitWindow(inflight.shift()!);
+      inflight.push(startWindow(ws));
+    }
+    while (inflight.length > 0) await commitWindow(inflight.shift()!);
+    return extents;
   };
 
   /** Blocks of a checked full read that differ from the parent although the tracker did not mark them. */
@@ -388,68 +484,33 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     }
   };
 
-  // Runs in disk order: adds the window's blobs to the packs and its extents to the map.
-  const commitWindow = async (w: WindowWork): Promise<void> => {
-    const { cls, digests32, parent, chunks, seals } = await w.planned;
-    for (const s of seals) {
-      if (s.sealed) {
-        const r = await s.sealed;
-        if (!writer.has(s.chunk.id)) {
-          await writer.add(BlobType.data, r.compression, s.chunk.id, r.sealed, r.rawLength);
-          bytesNew += s.length;
-        }
-      }
-      // A killed run may have stored a chunk without its digests; store them whenever missing.
-      const digestsId = repo.digestsBlobId(s.chunk.id);
-      if (!writer.has(digestsId)) {
-        const d16 = Buffer.alloc(s.chunk.count * STORED_DIGEST_BYTES);
-        for (let b = 0; b < s.chunk.count; b++) digests32.copy(d16, b * STORED_DIGEST_BYTES, (s.chunk.first + b) * 32, (s.chunk.first + b) * 32 + STORED_DIGEST_BYTES);
-        await writer.addPlain(BlobType.digests, digestsId, d16, false);
-      }
-    }
+  let extents = await scan({
+    source,
+    valid,
+    present,
+    toRead,
+    keepUnread: decision.trackedRead,
+    base: parentExtents,
+    baseView: parentExtents ? new ParentView(repo, parentExtents, bs) : null,
+    compare: compareWithParent,
+    // The tracker check: marked blocks, and the whole blocks the parent held as zeros.
+    marked: decision.checkTracker && tracked ? new RunCursor(alignExtents(tracked.changes, bs, size)) : null,
+    parentZeros: decision.checkTracker && parentExtents ? new RunCursor(wholeBlocksOf(parentExtents, ExtentKind.zero, bs)) : null,
+    readGapBytes: decision.trackedRead ? 0 : undefined,
+    reportProgress: true,
+  });
 
-    // Emit the window's extents in disk order.
-    const chunkOf = new Int32Array(w.blocks).fill(-1);
-    chunks.forEach((c, i) => chunkOf.fill(i, c.first, c.first + c.count));
-    for (let b = 0; b < w.blocks; ) {
-      const c = cls[b]!;
-      let e = b + 1;
-      if (c === C_SAME || c === C_KEPT) {
-        const pe = parent!.extentOf[b]!;
-        while (e < w.blocks && (cls[e] === C_SAME || cls[e] === C_KEPT) && parent!.extentOf[e] === pe) e++;
-      } else if (c === C_NEW) {
-        while (e < w.blocks && chunkOf[e] === chunkOf[b]) e++;
-      } else {
-        while (e < w.blocks && cls[e] === c) e++;
-      }
-      const start = w.startBytes + b * bs;
-      const length = Math.min(w.startBytes + w.lengthBytes, w.startBytes + e * bs) - start;
-      if (c === C_UNMAPPED) push({ startBytes: start, lengthBytes: length, kind: ExtentKind.unmapped });
-      else if (c === C_ZERO) push({ startBytes: start, lengthBytes: length, kind: ExtentKind.zero });
-      else if (c === C_SAME || c === C_KEPT) {
-        const pe = parentView!.extents[parent!.extentOf[b]!]!;
-        push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: pe.chunkId!, offsetInChunkBytes: pe.offsetInChunkBytes! + (start - pe.startBytes) });
-      } else {
-        const ch = chunks[chunkOf[b]!]!;
-        push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: ch.id, offsetInChunkBytes: (b - ch.first) * bs });
-      }
-      b = e;
-    }
-
-    if (w.sab) free.push(w.sab);
-    for (const [, l] of w.runs) bytesDone += l;
-    for (const [, l] of w.holes) bytesDone += l;
-    for (const [, l] of w.kept) bytesDone += l;
-    req.onProgress?.({ phase: 'backup', bytesDone, bytesTotal: validBytes, elapsedMs: performance.now() - started });
-  };
-
-  const inflight: WindowWork[] = [];
-  for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
-    if (req.signal?.aborted) throw new StrataError('Cancelled', 'The backup was cancelled; what was stored so far will be reused by the next run.');
-    if (inflight.length >= WINDOWS_IN_FLIGHT) await commitWindow(inflight.shift()!);
-    inflight.push(startWindow(ws));
+  // A source written while it was read: copy again what changed during the copy, until little is
+  // left, then the rest with its filesystems frozen (seeds 000 and 002).
+  let epochKey = tracked?.epochKey ?? null;
+  let converged: SnapshotSummary['converged'] = undefined;
+  if (req.converge) {
+    const r = await converge(req.converge, extents, (pass) => scan(pass), { source, allocated, size, bs, sourceName: req.sourceName, signal: req.signal });
+    extents = r.extents;
+    // Only the agent's own tracker outlives the backup; its key now starts where the copy ended.
+    if (tracked) epochKey = r.epochKey;
+    converged = { passes: r.passes, rereadBytes: r.rereadBytes, frozenMs: r.frozenMs };
   }
-  while (inflight.length > 0) await commitWindow(inflight.shift()!);
 
   const pages: [number, number, string][] = [];
   for (const page of splitIntoPages(extents, size, cfg.mapPageBytes)) {
@@ -479,13 +540,15 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       bytesNew,
       bytesStored: 0,
       durationMs,
+      // Written only for a source copied while mounted, so other manifests keep their bytes.
+      ...(converged ? { converged } : {}),
     },
     blockSizeBytes: bs,
     slotBytes: cfg.slotBytes,
     mapPageBytes: cfg.mapPageBytes,
     incrementalsSinceFull: decision.incrementalsSinceFull,
     // Written only under a tracker, so untracked manifests keep their bytes (testdata/format-v1).
-    ...(tracked ? { trackerEpoch: tracked.epochKey } : {}),
+    ...(epochKey !== null ? { trackerEpoch: epochKey } : {}),
     layout: req.layout ?? null,
     pages,
   };
