@@ -158,9 +158,11 @@ async function main(argv: string[]): Promise<number> {
           bytesNew: s.bytesNew,
           bytesStored: s.bytesStored,
           durationMs: s.durationMs,
+          ...(s.converged ? { converged: s.converged } : {}),
         },
         `snapshot ${s.id.slice(0, 12)} (${s.mode}${s.modeReason ? `: ${s.modeReason}` : ''}): read ${formatBytes(s.bytesRead)} of ${formatBytes(s.validBytes)} valid, new ${formatBytes(s.bytesNew)}, stored ${formatBytes(s.bytesStored)} in ${formatDuration(s.durationMs)}\n` +
-          `backed up ${viaAgent ? 'through the agent' : 'by this command'}, tracker ${s.tracker}`,
+          `backed up ${viaAgent ? 'through the agent' : 'by this command'}, tracker ${s.tracker}` +
+          (s.converged ? `\nmounted: copied point-in-time in ${s.converged.passes} pass(es) after the first read, re-read ${formatBytes(s.converged.rereadBytes)}, frozen ${formatDuration(s.converged.frozenMs)}` : ''),
       );
       return 0;
     }
