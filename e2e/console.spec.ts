@@ -107,6 +107,30 @@ test('a new user backs up the demo disk twice, compares, and restores it with th
   await expect(page.getByRole('region', { name: 'Differences on the disk' }).getByRole('img', { name: /Regions that differ/ })).toBeVisible();
   await shot(page, 'snapshots');
 
+  // Type-ahead in the tree: typed characters move focus to the next snapshot whose name starts with
+  // them; characters typed within half a second make one string; a repeated letter cycles. Focus
+  // moves, the selection does not.
+  const fullItem = tree.getByRole('treeitem', { name: /^Full snapshot/ });
+  const incrementalItem = tree.getByRole('treeitem', { name: /^Incremental snapshot/ });
+  await incrementalItem.focus();
+  await page.keyboard.press('f');
+  await expect(fullItem).toBeFocused();
+  await page.keyboard.press('f');
+  await expect(fullItem).toBeFocused();
+  await page.waitForTimeout(600);
+  await page.keyboard.type('Incr');
+  await expect(incrementalItem).toBeFocused();
+  await page.waitForTimeout(600);
+  await page.keyboard.press('i');
+  await expect(incrementalItem).toBeFocused();
+  await page.keyboard.type('x');
+  await expect(incrementalItem).toBeFocused();
+  await page.waitForTimeout(600);
+  await page.keyboard.type('fu');
+  await expect(fullItem).toBeFocused();
+  await expect(fullItem).toHaveAttribute('aria-selected', 'true');
+  await expect(incrementalItem).toHaveAttribute('aria-selected', 'true');
+
   // Restore the newest snapshot from its Restore button: the wizard opens ready to run.
   await tree.getByRole('button', { name: /^Restore snapshot/ }).last().click();
   const confirm = page.getByRole('region', { name: 'Confirm the restore' });

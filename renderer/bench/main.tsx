@@ -249,6 +249,14 @@ async function run(): Promise<void> {
   };
 }
 
+/** `?cold`: only the cold-page first paint, for the script to repeat in fresh browsers. */
+async function coldOnly(): Promise<void> {
+  const root = createRoot(document.getElementById('root')!);
+  const disk = syntheticDisk();
+  const cold = await firstPaintMs(root, disk, false, 0);
+  window.__benchResult = { rows: [{ name: 'cold', value: cold.first, unit: 'ms' }], environment: {} };
+}
+
 /** `?view`: the two components side by side with the bench's data, for a look or a screenshot. */
 function show(): void {
   const disk = syntheticDisk();
@@ -275,7 +283,9 @@ function show(): void {
   window.__benchResult = { rows: [], environment: {} };
 }
 
-if (new URLSearchParams(location.search).has('view')) show();
-else run().catch((error: unknown) => {
-  window.__benchError = error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : String(error);
-});
+const search = new URLSearchParams(location.search);
+if (search.has('view')) show();
+else
+  (search.has('cold') ? coldOnly() : run()).catch((error: unknown) => {
+    window.__benchError = error instanceof Error ? `${error.message}\n${error.stack ?? ''}` : String(error);
+  });

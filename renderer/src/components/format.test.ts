@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatByteRange, formatBytes, formatDuration, formatPercent } from './format.js';
+import { formatByteRange, formatBytes, formatDuration, formatOffset, formatPercent } from './format.js';
 
 describe('format', () => {
   it('writes sizes in binary units with three significant digits', () => {
@@ -22,6 +22,12 @@ describe('format', () => {
 
   it('writes ranges end-exclusive with their size', () => {
     expect(formatByteRange(0, 1048576)).toBe('0 – 1,048,576 (1 MiB)');
+  });
+
+  it('groups offsets as en-US does, without asking ICU', () => {
+    for (const n of [0, 7, 999, 1000, 4096, 65_536, 999_999, 1_000_000, 1_048_576, 2 * 1024 ** 4, 2 ** 53 - 1, -1234567, 12.6]) {
+      expect(formatOffset(n)).toBe(Math.round(n).toLocaleString('en-US'));
+    }
   });
 
   it('writes durations at a sensible unit', () => {

@@ -1,6 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { Extent } from '../../../../agent-core/api/extents.js';
-import { buildExtentIndex, coveredBelow, coveredBytes, fillCellCoverage, gallopTo, intersects, lastStartingAtOrBefore, toExtentIndex } from './coverage.js';
+import {
+  buildExtentIndex,
+  coveredBelow,
+  coveredBytes,
+  fillCellCoverage,
+  fillCellCoverageFromList,
+  gallopTo,
+  intersects,
+  lastStartingAtOrBefore,
+  toExtentIndex,
+} from './coverage.js';
 
 /** Deterministic PRNG (mulberry32) so a failure can be replayed. */
 function prng(seed: number): () => number {
@@ -130,5 +140,39 @@ describe('coverage', () => {
         expect(out[c]).toBeCloseTo(bruteCovered(big, s, s + bytesPerCell) / bytesPerCell, 6);
       }
     }
+  }, 60_000);
+
+  it('fills cells straight from the list exactly as fillCellCoverage does from its index', () => {
+    const small: Extent[] = [
+      [0, 10],
+      [20, 5],
+      [30, 10],
+      [44, 30],
+    ];
+    // Windows that start before, inside and past the extents; cells clipped at the limit and wholly past it.
+    const cases: [list: Extent[], first: number, bytesPerCell: number, cells: number, limit: number][] = [
+      [small, 0, 10, 8, 80],
+      [small, 3, 7, 9, 80],
+      [small, 25, 4, 6, 80],
+      [small, 70, 8, 3, 74],
+      [small, 90, 8, 3, 95],
+      [small, 0, 100, 1, 74],
+      [[], 0, 4096, 4, 16384],
+      [big.slice(0, 20_000), 0, 4096 * 64, 700, sizeBytes],
+      [big.slice(0, 20_000), 123_456_789, 4096 * 1000, 500, sizeBytes],
+      [big, 0, 4096 * 2 ** 16, 8200, sizeBytes],
+      [big, 4096 * 2 ** 12 * 1000, 4096 * 2 ** 12, 7000, sizeBytes],
+    ];
+    for (const [list, first, bytesPerCell, cells, limit] of cases) {
+      const expected = new Float32Array(cells);
+      fillCellCoverage(buildExtentIndex(list), first, bytesPerCell, cells, limit, expected);
+      const out = new Float32Array(cells).fill(-1);
+      expect(fillCellCoverageFromList(list, first, bytesPerCell, cells, limit, out)).toBe(true);
+      expect(Array.from(out)).toEqual(Array.from(expected));
+    }
+    // An extent at or past the limit: it declines, and writes nothing.
+    const out = new Float32Array(4).fill(-1);
+    expect(fillCellCoverageFromList(small, 0, 10, 4, 40, out)).toBe(false);
+    expect(Array.from(out)).toEqual([-1, -1, -1, -1]);
   }, 60_000);
 });

@@ -2,8 +2,8 @@
 // hover), turns pointer, wheel and key input into view changes, and repaints on the next animation
 // frame only when something changed.
 import type { VolumeInfo } from '../../../../agent-core/api/disk-layout.js';
-import { coveredBytes, type ExtentIndex } from './coverage.js';
-import { DEFAULT_PALETTE, packPalette, paintGrid, PaintScratch, type PackedPalette, type Palette } from './paint.js';
+import { buildExtentIndex, coveredBytes, EMPTY_INDEX, fillCellCoverageFromList, isExtentIndex, type ExtentIndex, type ExtentSource } from './coverage.js';
+import { cellWindow, DEFAULT_PALETTE, packPalette, paintGrid, PaintScratch, type PackedPalette, type Palette } from './paint.js';
 import {
   bytesPerCell,
   cellAtPoint,
@@ -29,7 +29,12 @@ export interface DiskMapData {
   sizeBytes: number;
   blockSize: number;
   volumes: readonly VolumeInfo[];
-  used: ExtentIndex;
+  /**
+   * The used map: an index built beforehand, or the list itself. A list's first picture is painted
+   * straight from the list (fillCellCoverageFromList) and its index is built just after, in a task
+   * of its own, or at once when something needs it sooner (a zoom, a hover, an overlay).
+   */
+  used: ExtentSource;
   changed: ExtentIndex | null;
   snapshot: ExtentIndex | null;
   /** How the status line names the changed overlay ("changed", "differs"). */
@@ -67,6 +72,11 @@ const WHEEL_STEP_PX = 60;
 
 export class DiskMapView {
   private data: DiskMapData | null = null;
+  /** data.used's index, once there is one. */
+  private usedIndex: ExtentIndex | null = null;
+  /** data.used has had its picture painted from the list: the next paint uses the index. */
+  private usedListPainted = false;
+  private indexTimer: ReturnType<typeof setTimeout> | null = null;
   private metrics: GridMetrics = { sizeBytes: 0, blockSize: 4096, widthPx: 0, heightPx: 0, cellPx: 8 };
   private view: ViewState = { level: 0, scrollPx: 0 };
   private scale = 1;
@@ -103,10 +113,16 @@ export class DiskMapView {
     this.detach();
     if (this.frame) cancelAnimationFrame(this.frame);
     this.frame = 0;
+    this.cancelIndexing();
   }
 
   setData(data: DiskMapData): void {
     const geometryChanged = !this.data || this.data.sizeBytes !== data.sizeBytes || this.data.blockSize !== data.blockSize;
+    if (!this.data || this.data.used !== data.used) {
+      this.cancelIndexing();
+      this.usedIndex = isExtentIndex(data.used) ? data.used : null;
+      this.usedListPainted = false;
+    }
     this.data = data;
     this.metrics = { ...this.metrics, sizeBytes: data.sizeBytes, blockSize: data.blockSize };
     if (geometryChanged) {
@@ -291,6 +307,20 @@ export class DiskMapView {
     return this.hoverPoint ? cellAtPoint(this.metrics, this.view, this.hoverPoint.x, this.hoverPoint.y) : null;
   }
 
+  /** The used map's index, built now if it is not built yet. */
+  private usedMap(data: DiskMapData): ExtentIndex {
+    if (!this.usedIndex) {
+      this.cancelIndexing();
+      this.usedIndex = isExtentIndex(data.used) ? data.used : buildExtentIndex(data.used);
+    }
+    return this.usedIndex;
+  }
+
+  private cancelIndexing(): void {
+    if (this.indexTimer !== null) clearTimeout(this.indexTimer);
+    this.indexTimer = null;
+  }
+
   private changed(): void {
     this.report();
     // The first picture goes out at once rather than a frame later.
@@ -309,14 +339,29 @@ export class DiskMapView {
     const data = this.data;
     if (!data || !this.ctx || !this.image || this.metrics.widthPx <= 0) return;
     const started = performance.now();
+    let usedFilled = false;
+    if (!this.usedIndex && !this.usedListPainted && !isExtentIndex(data.used)) {
+      // A new list: its first picture comes straight from the list; the index follows.
+      const w = cellWindow(this.metrics, this.view);
+      this.scratch.ensure(w.cells);
+      usedFilled = fillCellCoverageFromList(data.used, w.firstByte, w.bytesPerCell, w.cells, this.metrics.sizeBytes, this.scratch.used);
+      this.usedListPainted = true;
+      if (usedFilled) {
+        this.indexTimer = setTimeout(() => {
+          this.indexTimer = null;
+          if (this.data) this.usedMap(this.data);
+        }, 0);
+      }
+    }
     paintGrid(
       { pixels: this.pixels, width: this.image.width, height: this.image.height, scale: this.scale },
       this.metrics,
       this.view,
-      { used: data.used, changed: data.changed, snapshot: data.snapshot },
+      { used: usedFilled ? EMPTY_INDEX : this.usedMap(data), changed: data.changed, snapshot: data.snapshot },
       this.colors,
       this.scratch,
       { hover: this.hoverCell(), cursor: this.focused ? this.cursorCell() : null },
+      usedFilled,
     );
     const drawn = performance.now();
     this.ctx.putImageData(this.image, 0, 0);
@@ -344,7 +389,7 @@ export class DiskMapView {
     } else {
       const [start, end] = cellRange(m, this.view.level, cell);
       const fraction = (index: ExtentIndex | null) => (index ? coveredBytes(index, start, end) / (end - start) : null);
-      status = describeCell({ startBytes: start, endBytes: end, used: fraction(data.used) ?? 0, changed: fraction(data.changed), snapshot: fraction(data.snapshot) }, data.volumes, data.changedName);
+      status = describeCell({ startBytes: start, endBytes: end, used: fraction(this.usedMap(data)) ?? 0, changed: fraction(data.changed), snapshot: fraction(data.snapshot) }, data.volumes, data.changedName);
     }
     if (status !== this.lastStatus) {
       this.lastStatus = status;

@@ -1,6 +1,6 @@
 // <DiskMap>: one disk's valid-sector bitmap on a canvas, with its partition strip, zoom controls, a
 // live status line and a legend. The drawing and input logic live in DiskMapView (plain TS).
-import { useDeferredValue, useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
+import { startTransition, useDeferredValue, useEffect, useId, useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent } from 'react';
 import type { VolumeInfo } from '../../../../agent-core/api/disk-layout.js';
 import { formatBytes } from '../format.js';
 import { toExtentIndex, type ExtentSource } from './coverage.js';
@@ -57,8 +57,18 @@ export function DiskMap(props: DiskMapProps) {
   const [zoom, setZoom] = useState<Pick<ViewInfo, 'level' | 'fitLevel' | 'bytesPerCell'> | null>(null);
   const helpId = useId();
   const statusId = useId();
+  // The map's pixels come first. The first commit holds the canvas and the boxes that its controls,
+  // partition strip, status line and legend will fill, at their final sizes but with no text in them:
+  // the layout that sizes the canvas then needs no fonts, and the first paint waits for no React work
+  // but the map's own. The text follows in a transition, a frame later at most, and moves nothing.
+  const [chrome, setChrome] = useState(false);
+  useEffect(() => {
+    if (!chrome) startTransition(() => setChrome(true));
+  }, [chrome]);
 
-  const usedIndex = useMemo(() => toExtentIndex(used), [used]);
+  // The used list goes to the view as it is: the view paints the first picture straight from it and
+  // builds the index just after, so a new map does not wait for an O(n) index build.
+
   // Overlays are indexed in a background render: the used map shows at once, the overlays a frame
   // or two later, and a newly chosen overlay never holds up a pan or a zoom.
   // (null, not undefined, as the initial value: React defers the first render only given one.)
@@ -97,8 +107,8 @@ export function DiskMap(props: DiskMapProps) {
   }, [cellPx]);
 
   useLayoutEffect(() => {
-    viewRef.current?.setData({ sizeBytes, blockSize, volumes, used: usedIndex, changed: changedIndex, snapshot: snapshotIndex, changedName: changedLabel.charAt(0).toLowerCase() + changedLabel.slice(1) });
-  }, [sizeBytes, blockSize, volumes, usedIndex, changedIndex, snapshotIndex, changedLabel, cellPx]);
+    viewRef.current?.setData({ sizeBytes, blockSize, volumes, used, changed: changedIndex, snapshot: snapshotIndex, changedName: changedLabel.charAt(0).toLowerCase() + changedLabel.slice(1) });
+  }, [sizeBytes, blockSize, volumes, used, changedIndex, snapshotIndex, changedLabel, cellPx]);
 
   useLayoutEffect(() => {
     const box = boxRef.current;
@@ -134,40 +144,45 @@ export function DiskMap(props: DiskMapProps) {
 
   return (
     <div className="flex flex-col gap-2 text-sm text-slate-700">
-      <div className="flex items-center gap-1.5">
-        <button type="button" className={BUTTON} aria-label="Zoom out" disabled={atCoarsest} onClick={() => viewRef.current?.zoomOut()}>
-          −
-        </button>
-        <button type="button" className={BUTTON} aria-label="Zoom in" disabled={atFinest} onClick={() => viewRef.current?.zoomIn()}>
-          +
-        </button>
-        <button type="button" className={BUTTON} aria-label="Reset zoom" disabled={atCoarsest} onClick={() => viewRef.current?.reset()}>
-          Fit
-        </button>
-        <span className="ml-2 text-xs text-slate-500 tabular-nums">
-          {zoom ? `1 cell = ${formatBytes(zoom.bytesPerCell)}` : ''}
-          {zoom && zoom.level === 0 ? ' (one block)' : ''}
-        </span>
-        <span className="ml-auto text-xs text-slate-500 tabular-nums">{formatBytes(sizeBytes)}</span>
+      <div className="flex h-7 items-center gap-1.5">
+        {chrome && (
+          <>
+            <button type="button" className={BUTTON} aria-label="Zoom out" disabled={atCoarsest} onClick={() => viewRef.current?.zoomOut()}>
+              −
+            </button>
+            <button type="button" className={BUTTON} aria-label="Zoom in" disabled={atFinest} onClick={() => viewRef.current?.zoomIn()}>
+              +
+            </button>
+            <button type="button" className={BUTTON} aria-label="Reset zoom" disabled={atCoarsest} onClick={() => viewRef.current?.reset()}>
+              Fit
+            </button>
+            <span className="ml-2 text-xs text-slate-500 tabular-nums">
+              {zoom ? `1 cell = ${formatBytes(zoom.bytesPerCell)}` : ''}
+              {zoom && zoom.level === 0 ? ' (one block)' : ''}
+            </span>
+            <span className="ml-auto text-xs text-slate-500 tabular-nums">{formatBytes(sizeBytes)}</span>
+          </>
+        )}
       </div>
 
       <div className="relative h-6 overflow-hidden rounded border border-slate-300 bg-slate-100" role="group" aria-label="Partitions">
-        {segments.map((segment) => (
-          <button
-            key={`${segment.startBytes}`}
-            type="button"
-            className={
-              'absolute inset-y-0 min-w-px truncate border-r border-white px-1 text-left text-[11px] leading-6 focus-visible:z-10 focus-visible:outline-2 focus-visible:outline-sky-600 ' +
-              (segment.volume ? 'bg-slate-300 text-slate-800 hover:bg-slate-400' : 'bg-slate-100 text-slate-400 hover:bg-slate-200')
-            }
-            style={{ left: `${segment.leftPct}%`, width: `${segment.widthPct}%` }}
-            aria-label={`Go to ${describeSegment(segment)}`}
-            title={describeSegment(segment)}
-            onClick={() => viewRef.current?.goTo(segment.startBytes, segment.startBytes + segment.sizeBytes)}
-          >
-            {segment.volume && segment.widthPct > 6 ? `${segment.volume.index} · ${segment.volume.filesystem}${segment.volume.label ? ` · ${segment.volume.label}` : ''}` : ''}
-          </button>
-        ))}
+        {chrome &&
+          segments.map((segment) => (
+            <button
+              key={`${segment.startBytes}`}
+              type="button"
+              className={
+                'absolute inset-y-0 min-w-px truncate border-r border-white px-1 text-left text-[11px] leading-6 focus-visible:z-10 focus-visible:outline-2 focus-visible:outline-sky-600 ' +
+                (segment.volume ? 'bg-slate-300 text-slate-800 hover:bg-slate-400' : 'bg-slate-100 text-slate-400 hover:bg-slate-200')
+              }
+              style={{ left: `${segment.leftPct}%`, width: `${segment.widthPct}%` }}
+              aria-label={`Go to ${describeSegment(segment)}`}
+              title={describeSegment(segment)}
+              onClick={() => viewRef.current?.goTo(segment.startBytes, segment.startBytes + segment.sizeBytes)}
+            >
+              {segment.volume && segment.widthPct > 6 ? `${segment.volume.index} · ${segment.volume.filesystem}${segment.volume.label ? ` · ${segment.volume.label}` : ''}` : ''}
+            </button>
+          ))}
         <div ref={windowRef} aria-hidden="true" className="pointer-events-none absolute inset-y-0 min-w-0.5 rounded-sm border-2 border-sky-600 bg-sky-600/10" />
       </div>
 
@@ -185,35 +200,39 @@ export function DiskMap(props: DiskMapProps) {
         />
       </div>
       <p id={helpId} className="sr-only">
-        Arrow keys move the cursor cell, Page Up and Page Down move a screen, plus and minus zoom, Home shows the whole disk.
+        {chrome ? 'Arrow keys move the cursor cell, Page Up and Page Down move a screen, plus and minus zoom, Home shows the whole disk.' : ''}
       </p>
 
       <p id={statusId} role="status" aria-live="polite" className="min-h-5 truncate font-mono text-xs text-slate-600">
-        {status}
+        {chrome ? status : ''}
       </p>
 
-      <ul className="flex flex-wrap items-center gap-x-4 gap-y-1 text-xs text-slate-600" aria-label="Legend">
-        <li className="flex items-center gap-1.5">
-          <span aria-hidden="true" className="size-3 rounded-sm bg-slate-200" />
-          Free
-        </li>
-        <li className="flex items-center gap-1.5">
-          <span aria-hidden="true" className="h-3 w-6 rounded-sm bg-linear-to-r from-sky-300 to-sky-700" />
-          Used (lighter: partly used)
-        </li>
-        {changed && (
-          <li className="flex items-center gap-1.5">
-            <span aria-hidden="true" className="h-3 w-6 rounded-sm bg-linear-to-r from-amber-200 to-amber-600" />
-            {changedLabel}
-          </li>
-        )}
-        {snapshot && (
-          <li className="flex items-center gap-1.5">
-            <span aria-hidden="true" className="flex size-3 items-end overflow-hidden rounded-sm bg-slate-200">
-              <span className="h-1 w-full bg-violet-600" />
-            </span>
-            In the chosen snapshot (bar at the cell’s foot)
-          </li>
+      <ul className="flex min-h-4 flex-wrap items-center gap-x-4 gap-y-1 text-xs text-slate-600" aria-label="Legend">
+        {chrome && (
+          <>
+            <li className="flex items-center gap-1.5">
+              <span aria-hidden="true" className="size-3 rounded-sm bg-slate-200" />
+              Free
+            </li>
+            <li className="flex items-center gap-1.5">
+              <span aria-hidden="true" className="h-3 w-6 rounded-sm bg-linear-to-r from-sky-300 to-sky-700" />
+              Used (lighter: partly used)
+            </li>
+            {changed && (
+              <li className="flex items-center gap-1.5">
+                <span aria-hidden="true" className="h-3 w-6 rounded-sm bg-linear-to-r from-amber-200 to-amber-600" />
+                {changedLabel}
+              </li>
+            )}
+            {snapshot && (
+              <li className="flex items-center gap-1.5">
+                <span aria-hidden="true" className="flex size-3 items-end overflow-hidden rounded-sm bg-slate-200">
+                  <span className="h-1 w-full bg-violet-600" />
+                </span>
+                In the chosen snapshot (bar at the cell’s foot)
+              </li>
+            )}
+          </>
         )}
       </ul>
     </div>

@@ -136,7 +136,29 @@ export function cellGapPx(cellPx: number): number {
   return cellPx >= 4 ? 1 : 0;
 }
 
-/** Paints the visible cells; returns how many cells it drew. */
+/** The cells a view shows: `cells` of `bytesPerCell` from `firstCell`, the first of row `firstRow`. */
+export interface CellWindow {
+  firstRow: number;
+  firstCell: number;
+  cells: number;
+  bytesPerCell: number;
+  firstByte: number;
+}
+
+export function cellWindow(m: GridMetrics, view: ViewState): CellWindow {
+  const cols = columns(m);
+  const firstRow = Math.floor(view.scrollPx / m.cellPx);
+  const lastRow = Math.ceil((view.scrollPx + m.heightPx) / m.cellPx);
+  const firstCell = firstRow * cols;
+  const cells = Math.max(0, Math.min((lastRow - firstRow) * cols, totalCells(m, view.level) - firstCell));
+  const size = bytesPerCell(m, view.level);
+  return { firstRow, firstCell, cells, bytesPerCell: size, firstByte: firstCell * size };
+}
+
+/**
+ * Paints the visible cells; returns how many cells it drew. `usedFilled`: scratch.used holds the
+ * used layer's fractions for this view's cellWindow already (layers.used is then not read).
+ */
 export function paintGrid(
   target: PaintTarget,
   m: GridMetrics,
@@ -145,18 +167,14 @@ export function paintGrid(
   colors: PackedPalette,
   scratch: PaintScratch,
   highlight: Highlight = { hover: null, cursor: null },
+  usedFilled = false,
 ): number {
   target.pixels.fill(colors.background);
   const cols = columns(m);
-  const firstRow = Math.floor(view.scrollPx / m.cellPx);
-  const lastRow = Math.ceil((view.scrollPx + m.heightPx) / m.cellPx);
-  const firstCell = firstRow * cols;
-  const cells = Math.max(0, Math.min((lastRow - firstRow) * cols, totalCells(m, view.level) - firstCell));
+  const { firstRow, firstCell, cells, bytesPerCell: size, firstByte } = cellWindow(m, view);
   if (cells === 0) return 0;
   scratch.ensure(cells);
-  const size = bytesPerCell(m, view.level);
-  const firstByte = firstCell * size;
-  fillCellCoverage(layers.used, firstByte, size, cells, m.sizeBytes, scratch.used);
+  if (!usedFilled) fillCellCoverage(layers.used, firstByte, size, cells, m.sizeBytes, scratch.used);
   if (layers.changed) fillCellCoverage(layers.changed, firstByte, size, cells, m.sizeBytes, scratch.changed);
   if (layers.snapshot) fillCellCoverage(layers.snapshot, firstByte, size, cells, m.sizeBytes, scratch.snapshot);
 

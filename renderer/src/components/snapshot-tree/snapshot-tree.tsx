@@ -3,7 +3,7 @@
 import { useLayoutEffect, useMemo, useRef, useState, type KeyboardEvent, type MouseEvent } from 'react';
 import type { SnapshotSummary } from '../../../../agent-core/api/snapshot.js';
 import { formatBytes, formatDateTime } from '../format.js';
-import { buildForest, chainStatus, DEFAULT_CHAIN_LIMIT, flattenForest, nextSelection, type ChainStatus, type TreeRow } from './tree-layout.js';
+import { buildForest, chainStatus, DEFAULT_CHAIN_LIMIT, flattenForest, nextSelection, TYPE_AHEAD_MS, typeAheadTarget, type ChainStatus, type TreeRow } from './tree-layout.js';
 
 export interface SnapshotTreeProps {
   snapshots: readonly SnapshotSummary[];
@@ -66,6 +66,8 @@ export function SnapshotTree(props: SnapshotTreeProps) {
   const [activeId, setActiveId] = useState<string | null>(null);
   const treeRef = useRef<HTMLDivElement>(null);
   const focusPending = useRef(false);
+  // Type-ahead: the characters typed so far and when the last one came.
+  const typed = useRef({ text: '', at: 0 });
 
   const forest = useMemo(() => buildForest(snapshots), [snapshots]);
   const rows = useMemo(() => flattenForest(forest, collapsed), [forest, collapsed]);
@@ -134,8 +136,39 @@ export function SnapshotTree(props: SnapshotTreeProps) {
 
   const select = (id: string, compare: boolean) => onSelect(nextSelection(selected, id, compare));
 
+  /** The row's accessible name, as type-ahead matches it. */
+  const labelOf = (index: number) => {
+    const row = rows[index]!;
+    return rowLabel(row, MODE_BADGE[row.node.snapshot.mode].text, formatDateTime(row.node.snapshot.createdAt), limit);
+  };
+
+  /**
+   * Type-ahead (WAI-ARIA tree): a printable character moves focus to the next visible row whose name
+   * starts with the characters typed within TYPE_AHEAD_MS of each other; a letter typed again cycles.
+   * Space selects unless it continues a search. True when the key was taken.
+   */
+  const typeAhead = (e: KeyboardEvent<HTMLDivElement>): boolean => {
+    const now = performance.now();
+    const search = typed.current;
+    if (now - search.at > TYPE_AHEAD_MS) search.text = '';
+    const printable = [...e.key].length === 1 && !e.ctrlKey && !e.metaKey && !e.altKey;
+    if (!printable || (e.key === ' ' && (search.text === '' || e.shiftKey))) {
+      search.text = '';
+      return false;
+    }
+    search.text += e.key.toLowerCase();
+    search.at = now;
+    const target = typeAheadTarget(labelOf, rows.length, active, search.text);
+    if (target >= 0 && target !== active) moveTo(target);
+    return true;
+  };
+
   const onKeyDown = (e: KeyboardEvent<HTMLDivElement>) => {
     if (active < 0 || (e.target as HTMLElement).tagName === 'BUTTON') return;
+    if (typeAhead(e)) {
+      e.preventDefault();
+      return;
+    }
     const row = rows[active]!;
     let handled = true;
     switch (e.key) {
@@ -250,6 +283,9 @@ export function SnapshotTree(props: SnapshotTreeProps) {
                 }
                 style={{ top: i * ROW_PX, height: ROW_PX, paddingLeft: 8 + (row.level - 1) * INDENT_PX }}
                 onClick={(e) => onRowClick(e, i)}
+                onFocus={(e) => {
+                  if (e.target === e.currentTarget && i !== active) setActiveId(n.id);
+                }}
               >
                 <span
                   aria-hidden="true"

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { SnapshotSummary } from '../../../../agent-core/api/snapshot.js';
-import { buildForest, chainStatus, flattenForest, nextSelection } from './tree-layout.js';
+import { buildForest, chainStatus, flattenForest, nextSelection, typeAheadTarget } from './tree-layout.js';
 
 function id(n: number): string {
   return n.toString(16).padStart(64, '0');
@@ -105,5 +105,31 @@ describe('snapshot tree layout', () => {
     expect(nextSelection(['a', 'b'], 'c', true)).toEqual(['b', 'c']);
     expect(nextSelection(['a', 'b'], 'a', true)).toEqual(['b']);
     expect(nextSelection([], 'a', true)).toEqual(['a']);
+  });
+
+  it('finds the next row whose name starts with what was typed, cycling on a repeated letter', () => {
+    const names = ['Full snapshot a', 'Incremental snapshot b', 'Incremental snapshot c', 'Resync snapshot d', 'Full snapshot e'];
+    const labelOf = (row: number) => names[row]!;
+    const target = (from: number, typed: string) => typeAheadTarget(labelOf, names.length, from, typed);
+    // A first letter looks past the focused row, and wraps.
+    expect(target(0, 'i')).toBe(1);
+    expect(target(1, 'i')).toBe(2);
+    expect(target(2, 'i')).toBe(1);
+    expect(target(0, 'f')).toBe(4);
+    expect(target(4, 'f')).toBe(0);
+    expect(target(-1, 'f')).toBe(0);
+    // The same letter again and again cycles through the rows it starts.
+    expect(target(1, 'ii')).toBe(2);
+    expect(target(2, 'iii')).toBe(1);
+    // A longer string matches the focused row too, and any case.
+    expect(target(1, 'in')).toBe(1);
+    expect(target(0, 'incremental snapshot c')).toBe(2);
+    expect(target(3, 'res')).toBe(3);
+    expect(target(0, 'RES'.toLowerCase())).toBe(3);
+    // No match, no rows, nothing typed.
+    expect(target(0, 'x')).toBe(-1);
+    expect(target(0, 'fx')).toBe(-1);
+    expect(typeAheadTarget(labelOf, 0, -1, 'f')).toBe(-1);
+    expect(target(0, '')).toBe(-1);
   });
 });

@@ -207,3 +207,27 @@ export function nextSelection(selected: readonly string[], id: string, compare: 
   if (selected.includes(id)) return selected.filter((s) => s !== id);
   return [...selected.slice(-1), id];
 }
+
+/** Characters typed within this many ms of each other make one type-ahead string. */
+export const TYPE_AHEAD_MS = 500;
+
+/**
+ * WAI-ARIA tree type-ahead: the row to move focus to when `typed` (lower case, the characters typed
+ * so far) has been typed on row `from` (-1: none) of `count` visible rows named by `labelOf`; -1 when
+ * no row's name starts with it. A first character, or one character typed again and again ("ii"),
+ * looks from the row after `from` on, so repeating a letter cycles through the rows it starts; a
+ * longer string looks from `from` itself, so typing on through the focused row's name stays there.
+ * The search wraps around.
+ */
+export function typeAheadTarget(labelOf: (row: number) => string, count: number, from: number, typed: string): number {
+  if (count <= 0 || typed === '') return -1;
+  const chars = [...typed];
+  const repeated = chars.every((ch) => ch === chars[0]);
+  const needle = repeated ? chars[0]! : typed;
+  const start = Math.max(-1, Math.min(from, count - 1)) + (repeated ? 1 : 0);
+  for (let n = 0; n < count; n++) {
+    const row = (((start + n) % count) + count) % count;
+    if (labelOf(row).toLowerCase().startsWith(needle)) return row;
+  }
+  return -1;
+}
