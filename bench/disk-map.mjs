@@ -2,7 +2,7 @@
 // 50 % with fallocate'd files (through a loop mount), and a 100 GB NTFS whose $Bitmap is 50 % used in
 // random runs. Each map runs in a fresh child process, which reports the time and its peak RSS.
 //
-//   node bench/disk-map.mjs [--ext4-gib 1024] [--ntfs-gb 100] [--runs 3] [--keep]
+//   node bench/disk-map.mjs [--ext4-gib 1024] [--ntfs-gb 100] [--runs 3] [--keep]   (a size of 0 skips that image)
 //
 // Needs root (loop mount, mkfs). Images live in bench/work/disk-map/ and are reused unless --rebuild.
 import { spawnSync } from 'node:child_process';
@@ -46,6 +46,10 @@ function parseArgs(argv) {
     else if (a === '--rebuild') o.rebuild = true;
     else if (a === '--child') o.child = argv[++i];
     else throw new Error(`unknown option ${a}`);
+  }
+  for (const [name, v] of [['--ext4-gib', o.ext4Gib], ['--ntfs-gb', o.ntfsGb], ['--runs', o.runs]]) {
+    // 0 skips that image; anything else must be a positive whole number.
+    if (!Number.isInteger(v) || v < 0 || (name === '--runs' && v === 0)) throw new Error(`${name} must be a whole number${name === '--runs' ? ' above 0' : ' (0 skips the image)'}, not ${v}`);
   }
   return o;
 }
@@ -183,10 +187,15 @@ async function main() {
   compile();
   const ext4 = path.join(workDir, `ext4-${o.ext4Gib}gib.img`);
   const ntfs = path.join(workDir, `ntfs-${o.ntfsGb}gb.img`);
-  if (o.rebuild || !existsSync(ext4)) console.log(`built ${path.basename(ext4)} in ${buildExt4(ext4, o.ext4Gib).toFixed(1)} s`);
-  if (o.rebuild || !existsSync(ntfs)) console.log(`built ${path.basename(ntfs)} in ${(await buildNtfs(ntfs, o.ntfsGb)).toFixed(1)} s`);
-  report(`ext4 ${o.ext4Gib} GiB, 50 % fallocate'd`, measure(ext4, o.runs), o.ext4Gib * GiB);
-  report(`NTFS ${o.ntfsGb} GB, 50 % in random runs`, measure(ntfs, o.runs), o.ntfsGb * 1e9);
+  if (o.ext4Gib > 0) {
+    if (o.rebuild || !existsSync(ext4)) console.log(`built ${path.basename(ext4)} in ${buildExt4(ext4, o.ext4Gib).toFixed(1)} s`);
+    report(`ext4 ${o.ext4Gib} GiB, 50 % fallocate'd`, measure(ext4, o.runs), o.ext4Gib * GiB);
+  }
+  if (o.ntfsGb > 0) {
+    if (o.rebuild || !existsSync(ntfs)) console.log(`built ${path.basename(ntfs)} in ${(await buildNtfs(ntfs, o.ntfsGb)).toFixed(1)} s`);
+    report(`NTFS ${o.ntfsGb} GB, 50 % in random runs`, measure(ntfs, o.runs), o.ntfsGb * 1e9);
+  }
+  // The images take minutes to build: --keep leaves them for the next run.
   if (!o.keep) for (const f of [ext4, ntfs]) rmSync(f, { force: true });
 }
 
