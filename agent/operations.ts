@@ -48,12 +48,7 @@ export interface AgentContext {
   readonly jobUuid?: string;
 }
 
-/** The state directory: root's in /var/lib, a user's under XDG_STATE_HOME. */
-export function defaultStateDir(): string {
-  if (process.getuid?.() === 0) return '/var/lib/strata';
-  const base = process.env.XDG_STATE_HOME || path.join(os.homedir(), '.local', 'state');
-  return path.join(base, 'strata');
-}
+export { defaultStateDir } from './state-dir.js';
 
 async function withCatalog<T>(ctx: AgentContext, fn: (c: Catalog) => Promise<T>): Promise<T> {
   const catalog = await Catalog.open(path.join(ctx.stateDir, 'catalog.sqlite'));
@@ -211,61 +206,65 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
     const mounted = source.kind === 'block-device' ? await mountedFilesystems(sourcePath) : [];
     const repo = await openRepository(ctx, repoPath);
     const sourceName = await sourceNameOf(sourcePath, source.kind);
-    return await withCatalog(ctx, async (catalog) => {
-      const snapshots = await syncCatalog(catalog, repo);
-      const sourceId = repo.sourceId(sourceName);
-      const latest = snapshots.filter((s) => s.sourceId === sourceId).at(-1) ?? null;
-      const parent: ParentSnapshot | null = latest ? { id: latest.id, manifest: await repo.loadManifest(latest.id) } : null;
-      checkSourceSize(sourceName, source.sizeBytes, parent, options.full ?? false);
-      return asJob(ctx, catalog, 'backup', repo.id, sourceName, async (jobId) => {
-        const lock = await repo.lock(true, `strata backup ${sourceName}`, LOCK_WAIT_MS);
-        const compute = computeFor(repo);
-        const warnings: string[] = [];
-        const warn = (message: string): void => {
-          warnings.push(message);
-          options.onWarning?.(message);
-        };
-        let copy: ConsistentCopy | null = null;
-        try {
-          await repo.backend.cleanTemp();
-          await repo.loadIndex();
-          let tracked: TrackedChanges | null;
-          if (mounted.length > 0) {
-            copy = await startConsistentCopy(sourcePath, mounted, { takeChanges: options.takeChanges, onWarning: warn, ...options.convergence });
-            tracked = copy.initial;
-            // Mapped again after the freeze flushed the filesystems: blocks allocated before it are
-            // in this map, blocks allocated after it are in the tracker's next epoch.
-            ({ layout, validExtents } = await mapDisk(source));
-          } else {
-            tracked = options.takeChanges ? await options.takeChanges() : null;
+    // Started now, so the workers load their modules while the catalog and the lock are opened.
+    const compute = computeFor(repo);
+    try {
+      return await withCatalog(ctx, async (catalog) => {
+        const snapshots = await syncCatalog(catalog, repo);
+        const sourceId = repo.sourceId(sourceName);
+        const latest = snapshots.filter((s) => s.sourceId === sourceId).at(-1) ?? null;
+        const parent: ParentSnapshot | null = latest ? { id: latest.id, manifest: await repo.loadManifest(latest.id) } : null;
+        checkSourceSize(sourceName, source.sizeBytes, parent, options.full ?? false);
+        return asJob(ctx, catalog, 'backup', repo.id, sourceName, async (jobId) => {
+          const lock = await repo.lock(true, `strata backup ${sourceName}`, LOCK_WAIT_MS);
+          const warnings: string[] = [];
+          const warn = (message: string): void => {
+            warnings.push(message);
+            options.onWarning?.(message);
+          };
+          let copy: ConsistentCopy | null = null;
+          try {
+            await repo.backend.cleanTemp();
+            await repo.loadIndex();
+            let tracked: TrackedChanges | null;
+            if (mounted.length > 0) {
+              copy = await startConsistentCopy(sourcePath, mounted, { takeChanges: options.takeChanges, onWarning: warn, ...options.convergence });
+              tracked = copy.initial;
+              // Mapped again after the freeze flushed the filesystems: blocks allocated before it are
+              // in this map, blocks allocated after it are in the tracker's next epoch.
+              ({ layout, validExtents } = await mapDisk(source));
+            } else {
+              tracked = options.takeChanges ? await options.takeChanges() : null;
+            }
+            const { summary } = await runBackup({
+              source,
+              sourceName,
+              validExtents,
+              layout,
+              repo,
+              compute,
+              parent,
+              full: options.full ?? false,
+              tracked,
+              tags: options.tags ?? [],
+              hostname: os.hostname(),
+              onWarning: warn,
+              ...(copy ? { converge: copy.converge } : {}),
+              ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
+              ...(ctx.signal ? { signal: ctx.signal } : {}),
+            });
+            await catalog.recordSnapshot(repo.id, summary);
+            for (const message of warnings) await catalog.addEvent(jobId, 'warning', message);
+            return summary;
+          } finally {
+            await copy?.close();
+            await lock.release();
           }
-          const { summary } = await runBackup({
-            source,
-            sourceName,
-            validExtents,
-            layout,
-            repo,
-            compute,
-            parent,
-            full: options.full ?? false,
-            tracked,
-            tags: options.tags ?? [],
-            hostname: os.hostname(),
-            onWarning: warn,
-            ...(copy ? { converge: copy.converge } : {}),
-            ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
-            ...(ctx.signal ? { signal: ctx.signal } : {}),
-          });
-          await catalog.recordSnapshot(repo.id, summary);
-          for (const message of warnings) await catalog.addEvent(jobId, 'warning', message);
-          return summary;
-        } finally {
-          await copy?.close();
-          await compute.close();
-          await lock.release();
-        }
+        });
       });
-    });
+    } finally {
+      await compute.close();
+    }
   } finally {
     await source.close();
   }

@@ -5,9 +5,13 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT_STATUS, StrataError, toStrataError } from '../agent-core/api/errors.js';
 import type { SnapshotSummary } from '../agent-core/api/snapshot.js';
 import type { Progress } from '../agent-core/engine/progress.js';
-import * as ops from '../agent/operations.js';
+import type { AgentContext } from '../agent/operations.js';
+import { defaultStateDir } from '../agent/state-dir.js';
 import { formatBytes, formatDuration, ProgressPrinter } from './output.js';
 import { backupThroughAgent, trackAdd, trackedLine, trackRemove, trackStatus } from './track.js';
+
+/** The engine and drivers, loaded only by the commands that run them here (not those the agent runs). */
+const operations = () => import('../agent/operations.js');
 
 const USAGE = `Strata: block-level backups of disks and images.
 
@@ -72,9 +76,9 @@ function passwordGetter(values: Options): () => string | null {
   };
 }
 
-function context(values: Options, progress: ProgressPrinter | null): ops.AgentContext {
+function context(values: Options, progress: ProgressPrinter | null): AgentContext {
   return {
-    stateDir: (values['state-dir'] as string | undefined) ?? process.env.STRATA_STATE_DIR ?? ops.defaultStateDir(),
+    stateDir: (values['state-dir'] as string | undefined) ?? process.env.STRATA_STATE_DIR ?? defaultStateDir(),
     password: passwordGetter(values),
     ...(progress ? { onProgress: (p: Progress) => progress.update(p) } : {}),
   };
@@ -102,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
       const encryption = (values.encryption as string | undefined) ?? 'none';
       if (encryption !== 'none' && encryption !== 'aes-256-gcm') throw new StrataError('InvalidInput', `--encryption must be none or aes-256-gcm, not "${encryption}".`);
       const fullEvery = values['full-every'] === undefined ? undefined : Number(values['full-every']);
-      const r = await ops.initRepository(repo, {
+      const r = await (await operations()).initRepository(repo, {
         encryption,
         password: encryption === 'none' ? null : passwordGetter(values)(),
         ...(fullEvery !== undefined ? { fullEvery } : {}),
@@ -112,7 +116,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'inspect': {
       const { positionals, values } = parse(rest);
-      const layout = await ops.inspectSource(one(positionals, 'SOURCE (an image file or a block device)'));
+      const layout = await (await operations()).inspectSource(one(positionals, 'SOURCE (an image file or a block device)'));
       if (values.json) {
         process.stdout.write(JSON.stringify(layout) + '\n');
         return 0;
@@ -141,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
       const options = { tags: (values.tag as string[] | undefined) ?? [], full: !!values.full };
       // A device the running agent tracks is backed up there, where its tracker's epoch can be taken.
       const viaAgent = await backupThroughAgent(ctx.stateDir, source, repo, { ...options, onProgress: (p) => progress.update(p) });
-      const s = viaAgent ?? (await ops.backup(ctx, source, repo, options));
+      const s = viaAgent ?? (await (await operations()).backup(ctx, source, repo, options));
       progress.done();
       emit(
         !!values.json,
@@ -168,7 +172,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'snapshots': {
       const { values } = parse(rest);
-      const list = await ops.listSnapshots(context(values, null), need(values, 'repo', 'PATH of the repository'));
+      const list = await (await operations()).listSnapshots(context(values, null), need(values, 'repo', 'PATH of the repository'));
       if (values.json) process.stdout.write(JSON.stringify(list) + '\n');
       else process.stdout.write(list.length ? list.map(snapshotLine).join('\n') + '\n' : 'no snapshots yet\n');
       return 0;
@@ -178,7 +182,7 @@ async function main(argv: string[]): Promise<number> {
       const snapshot = one(positionals, 'SNAPSHOT (an id prefix or "latest")');
       const progress = new ProgressPrinter(!!values.json);
       // A target that does not read back as the snapshot throws Corrupt (exit status 4).
-      const r = await ops.restore(context(values, progress), snapshot, need(values, 'repo', 'PATH of the repository'), need(values, 'target', 'PATH: the image file or device to write'), {
+      const r = await (await operations()).restore(context(values, progress), snapshot, need(values, 'repo', 'PATH of the repository'), need(values, 'target', 'PATH: the image file or device to write'), {
         force: !!values.force,
         verify: !values['no-verify'],
       });
@@ -197,7 +201,7 @@ async function main(argv: string[]): Promise<number> {
     case 'verify': {
       const { values } = parse(rest, { 'read-data': { type: 'boolean' } });
       const progress = new ProgressPrinter(!!values.json);
-      const r = await ops.verify(context(values, progress), need(values, 'repo', 'PATH of the repository'), { readData: !!values['read-data'] });
+      const r = await (await operations()).verify(context(values, progress), need(values, 'repo', 'PATH of the repository'), { readData: !!values['read-data'] });
       progress.done();
       if (values.json) {
         for (const p of r.problems) process.stdout.write(JSON.stringify({ type: 'problem', ...p }) + '\n');
@@ -215,7 +219,7 @@ async function main(argv: string[]): Promise<number> {
     case 'forget': {
       const { positionals, values } = parse(rest);
       if (positionals.length === 0) throw new StrataError('InvalidInput', 'Give at least one SNAPSHOT (an id prefix or "latest") to forget.');
-      const forgotten = await ops.forgetSnapshots(context(values, null), need(values, 'repo', 'PATH of the repository'), positionals);
+      const forgotten = await (await operations()).forgetSnapshots(context(values, null), need(values, 'repo', 'PATH of the repository'), positionals);
       emit(!!values.json, { type: 'summary', forgotten }, `forgot ${forgotten.length} snapshot(s): ${forgotten.map((id) => id.slice(0, 12)).join(', ')}`);
       return 0;
     }
@@ -223,7 +227,7 @@ async function main(argv: string[]): Promise<number> {
       const [sub, ...more] = rest;
       if (sub !== 'rebuild') throw new StrataError('InvalidInput', `Unknown catalog command "${sub ?? ''}"; the one there is: strata catalog rebuild --repo PATH.`);
       const { values } = parse(more);
-      const r = await ops.rebuildCatalog(context(values, null), need(values, 'repo', 'PATH of the repository'));
+      const r = await (await operations()).rebuildCatalog(context(values, null), need(values, 'repo', 'PATH of the repository'));
       emit(!!values.json, { type: 'summary', ...r }, `catalog rebuilt: ${r.snapshots} snapshots of repository ${r.repository}`);
       return 0;
     }

@@ -234,12 +234,12 @@ function decompress(plain: Buffer, idHex: string): Buffer {
 export class BlobWriter {
   private pack = new PackBuilder();
   private readonly pending = new Set<string>();
-  private readonly indexFiles: string[] = [];
-  private readonly listings: PackListing[] = [];
-  private chain: Promise<void> = Promise.resolve();
+  /** Per flushed pack, in the order the packs were closed: its index file and listing once written. */
+  private readonly written: ({ indexFile: string; listing: PackListing } | null)[] = [];
+  /** Packs being written (each: the pack, then its index file). */
+  private readonly flushes = new Set<Promise<void>>();
   /** The first failed pack or index write, reported on the next add. */
   private error: unknown = null;
-  private flushing = 0;
   /** Bytes this writer added to the repository (packs and index files). */
   bytesStored = 0;
 
@@ -251,8 +251,9 @@ export class BlobWriter {
   }
 
   /**
-   * Queues a blob. Resolves at once while at most two full packs are still being written, so pack
-   * writes (and their fsyncs) overlap the caller's work; beyond that it waits, bounding memory.
+   * Queues a blob. Resolves at once while fewer than MAX_FLUSHING full packs are being written, so
+   * pack writes (and their fsyncs) overlap the caller's work and each other; beyond that it waits
+   * for one to finish, bounding memory.
    */
   add(type: BlobType, compression: Compression, idHex: string, sealed: Buffer, rawLength: number): Promise<void> {
     if (!this.has(idHex)) {
@@ -283,45 +284,59 @@ export class BlobWriter {
     if (this.pack.count === 0) return;
     const full = this.pack;
     this.pack = new PackBuilder();
-    this.flushing++;
-    this.chain = this.chain.then(async () => {
+    const slot = this.written.length;
+    this.written.push(null);
+    // Packs are written side by side: only a pack's own index must wait for it (docs/FORMAT.md §10).
+    const flush = (async () => {
       const { packId, parts, entries, sizeBytes } = full.finish(this.repo.keys);
       await this.repo.backend.save('data', packId, parts);
       const listing = { packId, entries };
       const index = encodeIndex(this.repo.keys, [listing]);
       await this.repo.backend.save('index', index.name, index.bytes);
       this.repo.index.add(listing);
-      this.listings.push(listing);
-      this.indexFiles.push(index.name);
+      this.written[slot] = { indexFile: index.name, listing };
       this.bytesStored += sizeBytes + index.bytes.length;
       for (const e of entries) this.pending.delete(e.id.toString('hex'));
-      this.flushing--;
-    });
+    })();
+    this.flushes.add(flush);
     // A failed write must reach the caller on its next add, not only at finish().
-    this.chain.catch((err: unknown) => {
-      this.error ??= err;
-    });
+    flush.then(
+      () => this.flushes.delete(flush),
+      (err: unknown) => {
+        this.error ??= err;
+        this.flushes.delete(flush);
+      },
+    );
   }
 
   private backpressure(): Promise<void> {
     if (this.error) return Promise.reject(this.error);
-    return this.flushing > 2 ? this.chain : Promise.resolve();
+    return this.flushes.size >= MAX_FLUSHING ? Promise.race(this.flushes) : Promise.resolve();
   }
 
   /** Writes the last pack and its index, then merges this writer's index files into one. */
   async finish(): Promise<void> {
     this.flushPack();
-    await this.chain;
-    if (this.indexFiles.length > 1) {
-      const merged = encodeIndex(this.repo.keys, this.listings);
+    await Promise.allSettled(this.flushes);
+    if (this.error) throw this.error;
+    const written = this.written.map((w) => w!);
+    if (written.length > 1) {
+      const merged = encodeIndex(
+        this.repo.keys,
+        written.map((w) => w.listing),
+      );
       await this.repo.backend.save('index', merged.name, merged.bytes);
       // The merged file is durable before the small ones go, so every pack stays indexed throughout.
       let removed = 0;
-      for (const name of this.indexFiles) {
-        removed += await this.repo.backend.size('index', name);
-        await this.repo.backend.remove('index', name);
+      for (const { indexFile } of written) {
+        removed += await this.repo.backend.size('index', indexFile);
+        await this.repo.backend.remove('index', indexFile);
       }
       this.bytesStored += merged.bytes.length - removed;
     }
   }
 }
+
+/** Full packs a writer may have in flight (each up to packTargetBytes in memory) before add() waits. */
+const MAX_FLUSHING = 4;
+

@@ -33,4 +33,21 @@ describe('the compute pool', () => {
     expect(raw.equals(view)).toBe(true);
     await expect(pool.open(s.sealed, BlobType.data, 'f'.repeat(64), s.compression, 8192)).rejects.toMatchObject({ code: 'Corrupt' });
   });
+
+  it('stores a chunk whose samples do not shrink as it is, and compresses one with a compressible part among random data', async () => {
+    const size = 256 * 1024;
+    const sab = new SharedArrayBuffer(2 * size);
+    const view = Buffer.from(sab);
+    randomBytes(2 * size).copy(view);
+    // The second chunk: random, but one 4 KiB stretch of text where a probe sample lands (its start).
+    view.write('hello strata '.repeat(400), size, 'latin1');
+    const sealOf = async (offset: number) => {
+      const id = hmac(keys.idKey, (await pool.hash(sab, [[offset, size]])).digests).toString('hex');
+      const sealed = await pool.seal(sab, offset, size, BlobType.data, id);
+      expect((await pool.open(sealed.sealed, BlobType.data, id, sealed.compression, size)).equals(view.subarray(offset, offset + size))).toBe(true);
+      return sealed;
+    };
+    expect((await sealOf(0)).compression).toBe(Compression.none);
+    expect((await sealOf(size)).compression).toBe(Compression.zstd);
+  });
 });
