@@ -177,6 +177,15 @@ describe('readPartitionTable', () => {
     expect(t).toMatchObject({ table: 'mbr', sectorSizeBytes: 4096, warnings: [] });
     expect(t.partitions).toEqual(expected);
     expect(t.partitions[0]!.startBytes).toBe(MiB);
+
+    // From the image file (512-byte sectors) an empty 4Kn MBR cannot be told apart: read as 512.
+    expect((await tableOf(image)).sectorSizeBytes).toBe(512);
+    // Once its partitions hold filesystems, only the 4096-byte reading finds them: that one is taken.
+    run('mkfs.ext4', ['-q', '-F', '-E', `offset=${MiB}`, image, '16M']);
+    const fromFile = await tableOf(image);
+    expect(fromFile).toMatchObject({ table: 'mbr', sectorSizeBytes: 4096 });
+    expect(fromFile.partitions).toEqual(expected);
+    expect(fromFile.warnings).toEqual([expect.stringContaining('counted as 4096 bytes')]);
   });
 
   it('falls back to the backup GPT when the primary header is damaged, with a warning', async () => {
