@@ -106,7 +106,7 @@ describe('a mounted filesystem backed up while it is written', () => {
   });
 
   it("keeps the agent's tracker epoch across the convergence, so the next backup is a tracked incremental", async () => {
-    const tracker = await startLiveTracker(dev, { restartInitialMs: 50, backend: 'bpftrace' });
+    const tracker = await startLiveTracker(dev, { restartInitialMs: 50 });
     trackers.push(tracker);
     let lastKey = '';
     const takeChanges = async (): Promise<TrackedChanges> => {

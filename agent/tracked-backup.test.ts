@@ -24,8 +24,12 @@ function directWrite(dev: string, offsetBytes: number, lengthBytes: number): voi
   execFileSync('dd', ['if=/dev/urandom', `of=${dev}`, 'bs=4096', `seek=${offsetBytes / 4096}`, `count=${lengthBytes / 4096}`, 'oflag=direct', 'conv=notrunc', 'status=none']);
 }
 
+/** Bytes the last take marked again for a possibly skipped completion event (bpf backend): extra reads allowed. */
+let remarked = 0;
+
 async function takeOf(tracker: LiveTracker): Promise<TrackedChanges> {
   const t = await tracker.takeAndReset();
+  remarked = t.remarkedBytes;
   return { changes: [...t.changes.runs()], epochKey: t.epochKey, previousEpochKey: t.previousEpochKey, gapReason: t.gapReason };
 }
 
@@ -104,7 +108,7 @@ describe('tracked incrementals on a loop device', () => {
     const second = await backup(first.id, take);
     expect(second.summary).toMatchObject({ mode: 'incremental', tracker: 'live', modeReason: null, validBytes: DEVICE_BYTES });
     expect(second.summary.bytesRead).toBeGreaterThanOrEqual(changedBytes);
-    expect(second.summary.bytesRead).toBeLessThanOrEqual(1.2 * changedBytes);
+    expect(second.summary.bytesRead).toBeLessThanOrEqual(1.2 * changedBytes + remarked);
     expect(second.summary.bytesNew).toBe(changedBytes);
     expect(second.trackerEpoch).toBe(take.epochKey);
     expect(second.trackerMisses).toBeNull();
@@ -135,7 +139,9 @@ describe('tracked incrementals on a loop device', () => {
     // Chained again: the next one is a tracked incremental.
     directWrite(dev, 3 * MiB, 4 * KiB);
     const next = await backup(resync.id, await takeOf(after));
-    expect(next.summary).toMatchObject({ mode: 'incremental', tracker: 'live', bytesRead: 4 * KiB });
+    expect(next.summary).toMatchObject({ mode: 'incremental', tracker: 'live' });
+    expect(next.summary.bytesRead).toBeGreaterThanOrEqual(4 * KiB);
+    expect(next.summary.bytesRead).toBeLessThanOrEqual(4 * KiB + remarked);
     await expectRestoresToDevice(next.id);
   });
 

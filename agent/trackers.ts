@@ -11,7 +11,7 @@ import { startLiveTracker } from '../drivers/tracker/tracker-supervisor.js';
 export type TrackingState = 'off' | 'live' | 'blind';
 
 export interface SourceTrackersOptions {
-  /** Starts a tracker on a block device; the supervised bpftrace/tracefs tracker by default. */
+  /** Starts a tracker on a block device; the supervised tracker by default (bpf, else bpftrace, else tracefs). */
   readonly start?: (devicePath: string) => Promise<LiveTracker>;
   /** One line per event worth noting (a tracker that could not start). */
   readonly log?: (line: string) => void;

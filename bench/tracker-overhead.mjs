@@ -1,7 +1,8 @@
 // Write overhead of the live block tracker: fio 4 KiB random writes on a loop device, untracked and
 // tracked, in alternating rounds; prints IOPS of each and the tracked/untracked ratio per backend.
 // usage: node bench/tracker-overhead.mjs [--size-mib N] [--runtime-s N] [--rounds N] [--iodepth N]
-//        [--backend bpftrace|bpftrace-complete|tracefs|all]     (root; needs fio and bpftrace; loads TypeScript via tsx)
+//        [--backend bpf|bpf-strict|bpftrace|bpftrace-complete|tracefs|all]
+//        (root; needs fio, bpftrace for its variants and the native addon for bpf; loads TypeScript via tsx)
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync } from 'node:fs';
@@ -24,6 +25,9 @@ const runtimeS = Number(values['runtime-s']);
 const rounds = Number(values.rounds);
 const iodepth = Number(values.iodepth);
 const VARIANTS = {
+  bpf: { backend: 'bpf' },
+  // Every completion event the kernel skipped is a gap (no carry-over of the ranges before a take).
+  'bpf-strict': { backend: 'bpf', bpfCarryOverMs: 0 },
   bpftrace: { backend: 'bpftrace' },
   'bpftrace-complete': { backend: 'bpftrace', bpftraceMarks: 'complete' },
   tracefs: { backend: 'tracefs' },

@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/args.cc",
         "src/block-io.cc",
+        "src/bpf-tracker.cc",
         "src/errors.cc",
         "src/hash-blocks.cc",
         "src/sha256-ni.cc"

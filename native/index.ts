@@ -16,6 +16,46 @@ export interface BlockHashes {
   readonly zeroMask: Uint8Array;
 }
 
+/** Where one block tracepoint's fields sit in its raw record (events/block/<name>/format), and its event id. */
+export interface BpfTracepointLayout {
+  readonly id: number;
+  readonly devOffset: number;
+  readonly sectorOffset: number;
+  readonly nrSectorOffset: number;
+  readonly rwbsOffset: number;
+}
+
+export interface BpfTrackerOptions {
+  /** The whole disk's dev_t as the tracepoints carry it: major << 20 | minor. */
+  readonly devT: number;
+  /** The tracked range of the disk, [startSector, endSector) in 512-byte sectors. */
+  readonly startSector: number;
+  readonly endSector: number;
+  /** Capacity of the kernel's map of marks (distinct ranges between two drains). */
+  readonly maxEntries: number;
+  readonly queue: BpfTracepointLayout;
+  readonly complete: BpfTracepointLayout;
+}
+
+/** What one drain took out of the kernel; the counters are running totals since bpfTrackerOpen. */
+export interface BpfTrackerDrain {
+  /** Pairs (absolute disk sector, sector count), one per distinct range written since the last drain. */
+  readonly sectors: Float64Array;
+  /** Marks the kernel could not record (the map was full). */
+  readonly overflows: number;
+  /** Zero-length flushes seen (at queue and at completion). */
+  readonly flushes: number;
+  /** Reads of exactly startSector seen at queue: the sentinel reads that prove attachment. */
+  readonly sentinels: number;
+  /** Tracepoint hits the kernel did not run the queue program for (another BPF program was running on that CPU). */
+  readonly queueMisses: number;
+  /** The same for the completion program (typically a completion interrupt landing on a running BPF program). */
+  readonly completeMisses: number;
+}
+
+/** An open in-kernel tracker: maps, programs and perf events, closed by bpfTrackerClose or when collected. */
+export type BpfTrackerHandle = { readonly __brand: 'BpfTrackerHandle' };
+
 interface Addon {
   addonVersion(): string;
   deviceSizeBytes(fd: number): number;
@@ -33,6 +73,10 @@ interface Addon {
   zeroOut(fd: number, offsetBytes: number, lengthBytes: number): void;
   hashBlocks(data: Uint8Array, blockSizeBytes: number, key: Uint8Array, engine?: HashEngine): BlockHashes;
   hashEngine(): HashEngine;
+  bpfTrackerOpen(options: BpfTrackerOptions): BpfTrackerHandle;
+  bpfTrackerDrain(handle: BpfTrackerHandle): BpfTrackerDrain;
+  bpfTrackerClose(handle: BpfTrackerHandle): void;
+  bpfTrackerSupported(): string | null;
 }
 
 /** Where the build puts the addon, relative to the project root. */
@@ -136,3 +180,18 @@ export const hashEngine = (): HashEngine => addon().hashEngine();
 /** hashBlocks on a chosen engine, so tests and benchmarks cover both; EOPNOTSUPP if this CPU lacks it. */
 export const hashBlocksWith = (engine: HashEngine, data: Uint8Array, blockSizeBytes: number, key: Uint8Array): BlockHashes =>
   addon().hashBlocks(data, blockSizeBytes, key, engine);
+
+/**
+ * Loads the block-tracking eBPF programs for one disk range and attaches them to block_bio_queue
+ * and block_rq_complete. Throws a system error, or ERR_STRATA_BPF_VERIFIER with the verifier's log.
+ */
+export const bpfTrackerOpen = (options: BpfTrackerOptions): BpfTrackerHandle => addon().bpfTrackerOpen(options);
+
+/** Atomically takes every mark out of the kernel map (lookup-and-delete per bucket) and reads the counters. */
+export const bpfTrackerDrain = (handle: BpfTrackerHandle): BpfTrackerDrain => addon().bpfTrackerDrain(handle);
+
+/** Detaches and frees the tracker; safe to call twice (a collected handle is closed too). */
+export const bpfTrackerClose = (handle: BpfTrackerHandle): void => addon().bpfTrackerClose(handle);
+
+/** Null when this process may use eBPF (it can create a map), else one sentence why not. */
+export const bpfTrackerSupported = (): string | null => addon().bpfTrackerSupported();

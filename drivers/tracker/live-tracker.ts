@@ -3,7 +3,7 @@
 //
 //   interface LiveTracker {
 //     readonly device: TrackedDevice;          // path, disk, start sector, size
-//     readonly backend: 'bpftrace' | 'tracefs';
+//     readonly backend: 'bpf' | 'bpftrace' | 'tracefs';
 //     epochKey(): string;                      // the key of the epoch being recorded now
 //     status(): TrackerStatus;                 // tracking | blind | closed, restarts, open blind window
 //     takeAndReset(): Promise<EpochTake>;      // close the epoch, start the next
@@ -25,7 +25,8 @@
 // Atomicity. takeAndReset() first drains the probe (a barrier: every event the kernel emitted
 // before the call has been applied), then, in one synchronous step, swaps the change map for an
 // empty one and rotates the key. Events parsed after the swap land in the next epoch. Writes still
-// in flight at the swap are marked in both epochs (bpftrace marks at queue and completion).
+// in flight at the swap are marked in both epochs (every backend marks at queue and completion;
+// bpf-probe.ts says how it covers a completion event the kernel skipped).
 import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
 import type { ProbeBackendName } from './probe.js';
@@ -52,6 +53,11 @@ export interface EpochTake {
   readonly blindWindows: readonly BlindWindow[];
   /** Cache flushes seen in the epoch (noted, not used for the map). */
   readonly flushes: number;
+  /**
+   * Bytes of `changes` marked again, not because they were written in this epoch but because a
+   * write in flight across the previous take may have lost its completion mark (bpf-probe.ts).
+   */
+  readonly remarkedBytes: number;
 }
 
 export type TrackerState = 'tracking' | 'blind' | 'closed';

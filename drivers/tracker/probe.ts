@@ -6,7 +6,7 @@ import { StrataError } from '../../agent-core/api/errors.js';
 import type { ProbeLine } from './block-event.js';
 import { eventRange, type DeviceRange, type TrackedDevice } from './tracked-device.js';
 
-export type ProbeBackendName = 'bpftrace' | 'tracefs';
+export type ProbeBackendName = 'bpf' | 'bpftrace' | 'tracefs';
 
 /** Where a probe session delivers what it sees, already translated to the tracked device's bytes. */
 export interface ProbeSink {

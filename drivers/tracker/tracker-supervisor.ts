@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { StrataError } from '../../agent-core/api/errors.js';
 import type { Extent } from '../../agent-core/extents.js';
 import { RegionChangeMap } from '../../agent-core/tracker/region-change-map.js';
+import { BpfBackend, isEpochAware } from './bpf-probe.js';
 import { BpftraceBackend, type BpftraceMarks } from './bpftrace-probe.js';
 import type { BlindWindow, EpochTake, LiveTracker, TrackerState, TrackerStatus } from './live-tracker.js';
 import { describeExit, type ProbeBackend, type ProbeBackendName, type ProbeSession, type ProbeSink } from './probe.js';
@@ -11,7 +12,7 @@ import { TracefsBackend } from './tracefs-probe.js';
 import { resolveTrackedDevice, type TrackedDevice } from './tracked-device.js';
 
 export interface LiveTrackerOptions {
-  /** 'auto' tries bpftrace, then the tracefs blk tracer. */
+  /** 'auto' tries our own eBPF programs (bpf), then bpftrace, then the tracefs blk tracer. */
   readonly backend?: ProbeBackendName | 'auto';
   readonly blockSizeBytes?: number;
   /** First delay before restarting a dead probe; doubles per failed attempt up to restartMaxMs. */
@@ -28,6 +29,23 @@ export interface LiveTrackerOptions {
   readonly bpftracePerfPages?: number;
   /** The tracefs ring buffer while tracking, KiB per CPU (default 8192). */
   readonly tracefsBufferKb?: number;
+  /** The bpf backend's kernel map: distinct ranges it holds between two drains (default 131072; more is a gap). */
+  readonly bpfMaxEntries?: number;
+  /** How often the bpf backend drains its kernel map, ms (default 200); takes drain too. */
+  readonly bpfDrainIntervalMs?: number;
+  /** The bpf backend's memory of ranges before a take, re-marked if a completion event is skipped (default 30000, bpf-probe.ts; 0: such a skip is a gap). */
+  readonly bpfCarryOverMs?: number;
+}
+
+function makeBackend(name: ProbeBackendName, device: TrackedDevice, options: LiveTrackerOptions): ProbeBackend {
+  switch (name) {
+    case 'bpf':
+      return new BpfBackend(device, options.readyTimeoutMs, options.bpfMaxEntries, options.bpfDrainIntervalMs, options.bpfCarryOverMs);
+    case 'bpftrace':
+      return new BpftraceBackend(device, options.readyTimeoutMs, options.bpftracePerfPages, options.bpftraceMarks);
+    case 'tracefs':
+      return new TracefsBackend(device, options.readyTimeoutMs, options.tracefsBufferKb);
+  }
 }
 
 /** 128 random bits, hex: lives only in this process's memory (seed 003). */
@@ -68,14 +86,11 @@ export class SupervisedTracker implements LiveTracker {
   static async start(devicePath: string, options: LiveTrackerOptions = {}): Promise<SupervisedTracker> {
     const device = resolveTrackedDevice(devicePath);
     const choice = options.backend ?? 'auto';
-    const names: ProbeBackendName[] = choice === 'auto' ? ['bpftrace', 'tracefs'] : [choice];
+    const names: ProbeBackendName[] = choice === 'auto' ? ['bpf', 'bpftrace', 'tracefs'] : [choice];
     const failures: string[] = [];
     let last: unknown;
     for (const name of names) {
-      const backend =
-        name === 'bpftrace'
-          ? new BpftraceBackend(device, options.readyTimeoutMs, options.bpftracePerfPages, options.bpftraceMarks)
-          : new TracefsBackend(device, options.readyTimeoutMs, options.tracefsBufferKb);
+      const backend = makeBackend(name, device, options);
       const tracker = new SupervisedTracker(device, backend, options);
       try {
         await tracker.attachFirst();
@@ -161,6 +176,10 @@ export class SupervisedTracker implements LiveTracker {
     // From here to the return nothing awaits: no event can be applied between the take and the reset.
     if (drainFailure) this.gapReasons.push(drainFailure);
     const changes = this.map.takeAndReset();
+    // Still synchronous: a backend that re-marks in-flight writes in the new epoch does it now.
+    const epochAware = s && s === this.session && isEpochAware(s) ? s : null;
+    const remarkedBytes = epochAware ? epochAware.takeRemarkedBytes() : 0;
+    epochAware?.afterTake();
     const previousEpochKey = this.key;
     const open = this.openWindow;
     const blindWindows = open ? [...this.windows, { fromMs: open.fromMs, toMs: undefined, reason: open.reason }] : this.windows;
@@ -171,7 +190,7 @@ export class SupervisedTracker implements LiveTracker {
     this.flushes = 0;
     // Still blind: the epoch that starts now already misses writes.
     this.gapReasons = open ? [`the probe has been down since ${new Date(open.fromMs).toISOString()} (${open.reason})`] : [];
-    return { epochKey: this.key, previousEpochKey, changes, gapReason, blindWindows, flushes };
+    return { epochKey: this.key, previousEpochKey, changes, gapReason, blindWindows, flushes, remarkedBytes };
   }
 
   private sink(): ProbeSink {

@@ -5,6 +5,7 @@
 namespace strata {
 
 void RegisterBlockIo(Napi::Env env, Napi::Object exports);
+void RegisterBpfTracker(Napi::Env env, Napi::Object exports);
 void RegisterHashBlocks(Napi::Env env, Napi::Object exports);
 
 namespace {
@@ -14,6 +15,7 @@ constexpr const char* kAddonVersion = "strata-native 2";
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   RegisterBlockIo(env, exports);
+  RegisterBpfTracker(env, exports);
   RegisterHashBlocks(env, exports);
   exports.Set("addonVersion", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
                 return Napi::String::New(info.Env(), kAddonVersion);

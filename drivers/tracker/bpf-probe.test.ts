@@ -1,0 +1,264 @@
+// The bpf backend on real loop devices (root): our own eBPF programs, their kernel map and its
+// drain. live-tracker.test.ts runs the backend-independent contract on it too; this file covers
+// what is particular to it: the record layout parser, attachment on every CPU through one perf
+// event, partitions, discards, map overflow turning into a gap, and takes racing parallel writers.
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Scratch, run } from '../../test-support/disk.js';
+import type { Extent } from '../../agent-core/extents.js';
+import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
+import { bpfTrackerClose, bpfTrackerDrain, bpfTrackerOpen, bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
+import { parseTracepointFormat, tracepointLayout } from './bpf-probe.js';
+import { ensureTracefs } from './tracefs.js';
+import { resolveTrackedDevice } from './tracked-device.js';
+import { startLiveTracker, type LiveTrackerOptions, type SupervisedTracker } from './tracker-supervisor.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+function directWrite(dev: string, offsetBytes: number, lengthBytes: number, cpu?: number): void {
+  const bs = offsetBytes % 4096 === 0 && lengthBytes % 4096 === 0 ? 4096 : 512;
+  const dd = ['dd', 'if=/dev/urandom', `of=${dev}`, `bs=${bs}`, `seek=${offsetBytes / bs}`, `count=${lengthBytes / bs}`, 'oflag=direct', 'conv=notrunc', 'status=none'];
+  if (cpu === undefined) execFileSync(dd[0]!, dd.slice(1));
+  else execFileSync('taskset', ['-c', String(cpu), ...dd]);
+}
+
+function runs(map: ChangeMap): Extent[] {
+  return [...map.runs()];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+const QUEUE_FORMAT = `name: block_bio_queue
+ID: 2097
+format:
+\tfield:unsigned short common_type;\toffset:0;\tsize:2;\tsigned:0;
+\tfield:unsigned char common_flags;\toffset:2;\tsize:1;\tsigned:0;
+\tfield:unsigned char common_preempt_count;\toffset:3;\tsize:1;\tsigned:0;
+\tfield:int common_pid;\toffset:4;\tsize:4;\tsigned:1;
+
+\tfield:dev_t dev;\toffset:8;\tsize:4;\tsigned:0;
+\tfield:sector_t sector;\toffset:16;\tsize:8;\tsigned:0;
+\tfield:unsigned int nr_sector;\toffset:24;\tsize:4;\tsigned:0;
+\tfield:char rwbs[10];\toffset:28;\tsize:10;\tsigned:0;
+\tfield:char comm[16];\toffset:38;\tsize:16;\tsigned:0;
+
+print fmt: "%d,%d %s %llu + %u [%s]", REC->rwbs
+`;
+
+describe('parseTracepointFormat', () => {
+  it('finds the event id and the offsets of dev, sector, nr_sector and rwbs', () => {
+    expect(parseTracepointFormat('block_bio_queue', QUEUE_FORMAT)).toEqual({ id: 2097, devOffset: 8, sectorOffset: 16, nrSectorOffset: 24, rwbsOffset: 28 });
+  });
+
+  it('refuses a layout the programs cannot load (a missing field, an unexpected size)', () => {
+    expect(() => parseTracepointFormat('block_bio_queue', QUEUE_FORMAT.replace('sector_t sector;\toffset:16;\tsize:8', 'u32 sector;\toffset:16;\tsize:4'))).toThrow(/sector field/);
+    expect(() => parseTracepointFormat('block_bio_queue', QUEUE_FORMAT.replace(/^.*rwbs.*$/m, ''))).toThrow(/no rwbs/);
+    expect(() => parseTracepointFormat('block_bio_queue', QUEUE_FORMAT.replace(/^ID.*$/m, ''))).toThrow(/no ID/);
+  });
+});
+
+function bpfUnavailable(): string | undefined {
+  if (process.getuid?.() !== 0) return 'needs root';
+  if (!nativeAvailable()) return 'the native addon is not built';
+  return bpfTrackerSupported() ?? undefined;
+}
+
+const skipReason = bpfUnavailable();
+if (skipReason) console.log(`skipping the bpf backend suites: ${skipReason}`);
+
+describe.skipIf(skipReason !== undefined)('bpf backend', () => {
+  let scratch: Scratch;
+  let trackers: SupervisedTracker[];
+
+  beforeEach(() => {
+    scratch = new Scratch('strata-bpf-');
+    trackers = [];
+  });
+
+  afterEach(async () => {
+    for (const t of trackers) await t.close().catch(() => {});
+    scratch.cleanup();
+  });
+
+  async function track(dev: string, options: LiveTrackerOptions = {}): Promise<SupervisedTracker> {
+    const t = await startLiveTracker(dev, { backend: 'bpf', ...options });
+    trackers.push(t);
+    expect(t.backend).toBe('bpf');
+    expect(t.status().state).toBe('tracking');
+    return t;
+  }
+
+  it('the native tracker sees writes from every CPU through one perf event, skips reads, counts the sentinel read and closes twice', () => {
+    const dev = scratch.loop(scratch.image('disk.img', 8 * MiB));
+    const d = resolveTrackedDevice(dev);
+    ensureTracefs();
+    const h = bpfTrackerOpen({
+      devT: d.diskDevT,
+      startSector: 0,
+      endSector: d.sizeSectors,
+      maxEntries: 1024,
+      queue: tracepointLayout('block_bio_queue'),
+      complete: tracepointLayout('block_rq_complete'),
+    });
+    try {
+      execFileSync('dd', [`if=${dev}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct', 'status=none']);
+      execFileSync('dd', [`if=${dev}`, 'of=/dev/null', 'bs=4096', 'skip=100', 'count=1', 'iflag=direct', 'status=none']);
+      const cpus = os.cpus().length;
+      for (let cpu = 0; cpu < cpus; cpu++) directWrite(dev, (8 + cpu) * 4096, 4096, cpu);
+      const first = bpfTrackerDrain(h);
+      const pairs: Array<[number, number]> = [];
+      for (let i = 0; i < first.sectors.length; i += 2) pairs.push([first.sectors[i]!, first.sectors[i + 1]!]);
+      pairs.sort((a, b) => a[0] - b[0]);
+      // One entry per write although each was seen at queue and at completion: the second insert found the key.
+      expect(pairs).toEqual(Array.from({ length: cpus }, (_, cpu) => [(8 + cpu) * 8, 8]));
+      expect(first.sentinels).toBeGreaterThanOrEqual(1);
+      expect(first.overflows).toBe(0);
+      // Drained means gone: a second drain returns nothing new.
+      expect(bpfTrackerDrain(h).sectors.length).toBe(0);
+    } finally {
+      bpfTrackerClose(h);
+      bpfTrackerClose(h);
+    }
+    expect(() => bpfTrackerDrain(h)).toThrow(/closed/);
+  });
+
+  it('marks direct writes at known offsets, exactly, from the moment start() resolves', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    const t = await track(dev);
+    directWrite(dev, 40 * KiB, 8 * KiB);
+    directWrite(dev, 1 * MiB + 512, 512);
+    directWrite(dev, 16 * MiB - 4096, 4096);
+    const take = await t.takeAndReset();
+    expect(take.gapReason).toBeNull();
+    expect(runs(take.changes)).toEqual([
+      { startBytes: 40 * KiB, lengthBytes: 8 * KiB },
+      { startBytes: 1 * MiB, lengthBytes: 4 * KiB },
+      { startBytes: 16 * MiB - 4 * KiB, lengthBytes: 4 * KiB },
+    ]);
+    const next = await t.takeAndReset();
+    expect(next.previousEpochKey).toBe(take.epochKey);
+    expect(runs(next.changes)).toEqual([]);
+  });
+
+  it('marks discards (blkdiscard)', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    const t = await track(dev);
+    run('blkdiscard', ['-o', String(4 * MiB), '-l', String(1 * MiB), dev]);
+    const take = await t.takeAndReset();
+    expect(take.gapReason).toBeNull();
+    expect(runs(take.changes)).toEqual([{ startBytes: 4 * MiB, lengthBytes: 1 * MiB }]);
+  });
+
+  it('counts cache flushes (an fsync of the device) and marks the written-back block', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    const t = await track(dev);
+    const fd = openSync(dev, 'r+');
+    try {
+      writeSync(fd, Buffer.alloc(4096, 7), 0, 4096, 8192);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    const take = await t.takeAndReset();
+    expect(take.gapReason).toBeNull();
+    expect(take.flushes).toBeGreaterThanOrEqual(1);
+    expect(runs(take.changes)).toEqual([{ startBytes: 8192, lengthBytes: 4096 }]);
+  });
+
+  it('a partition’s tracker gets only its own range, in partition offsets, including writes made through the whole disk', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 32 * MiB));
+    const p1 = scratch.partition(dev, 1, 1 * MiB, 8 * MiB);
+    const p2 = scratch.partition(dev, 2, 9 * MiB, 16 * MiB);
+    const t = await track(p2);
+    expect(t.device.startSector).toBe((9 * MiB) / 512);
+    directWrite(p2, 0, 4096);
+    directWrite(p2, 16 * MiB - 4096, 4096);
+    directWrite(p1, 8 * MiB - 4096, 4096); // the neighbour, ending right where p2 starts
+    directWrite(dev, 25 * MiB, 4096); // the disk right after p2
+    directWrite(dev, 9 * MiB + 64 * KiB, 4096); // through the whole disk, inside p2
+    directWrite(dev, 9 * MiB - 4096, 8192); // straddles p2's start: only its p2 half
+    const take = await t.takeAndReset();
+    expect(take.gapReason).toBeNull();
+    expect(runs(take.changes)).toEqual([
+      { startBytes: 0, lengthBytes: 4096 },
+      { startBytes: 64 * KiB, lengthBytes: 4096 },
+      { startBytes: 16 * MiB - 4096, lengthBytes: 4096 },
+    ]);
+  });
+
+  it('turns a full kernel map into a gap, and the next epoch is clean again', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    const t = await track(dev, { bpfMaxEntries: 16 });
+    // execFileSync blocks this thread, so no timer drains while 300 distinct ranges arrive.
+    execFileSync('dd', ['if=/dev/zero', `of=${dev}`, 'bs=4096', 'count=300', 'oflag=direct', 'status=none']);
+    const take = await t.takeAndReset();
+    expect(take.gapReason).toMatch(/map of marks was full/);
+    expect(take.previousEpochKey).not.toBe(take.epochKey);
+    expect(t.status().state).toBe('tracking');
+    directWrite(dev, 64 * KiB, 4096);
+    const next = await t.takeAndReset();
+    expect(next.gapReason).toBeNull();
+    expect(next.previousEpochKey).toBe(take.epochKey);
+    expect(runs(next.changes)).toEqual([{ startBytes: 64 * KiB, lengthBytes: 4096 }]);
+  });
+
+  it('loses no write across back-to-back takes while one writer per CPU runs', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    const t = await track(dev);
+    const cpus = os.cpus().length;
+    const n = 150;
+    const completed: number[] = [];
+    const writers = Array.from({ length: cpus }, (_, cpu) => {
+      // Writer `cpu` writes blocks cpu, cpu + cpus, ... and says "done k" once each write has completed.
+      const blocks = Array.from({ length: n }, (_, i) => cpu + i * cpus).join(' ');
+      const w = spawn(
+        'taskset',
+        ['-c', String(cpu), 'bash', '-c', `for k in ${blocks}; do dd if=/dev/urandom of=${dev} bs=4096 seek=$k count=1 oflag=direct status=none && echo "done $k"; done`],
+        { stdio: ['ignore', 'pipe', 'inherit'] },
+      );
+      let partial = '';
+      w.stdout.setEncoding('utf8');
+      w.stdout.on('data', (s: string) => {
+        const lines = (partial + s).split('\n');
+        partial = lines.pop()!;
+        for (const l of lines) if (l.startsWith('done ')) completed.push(Number(l.slice(5)));
+      });
+      return new Promise((r) => w.on('exit', r));
+    });
+    let finished = false;
+    void Promise.all(writers).then(() => (finished = true));
+    const union = new Set<number>();
+    let lastKey = t.epochKey();
+    let takes = 0;
+    while (!finished || takes < 3) {
+      const completedBefore = completed.length;
+      const take = await t.takeAndReset();
+      takes++;
+      expect(take.gapReason).toBeNull();
+      expect(take.previousEpochKey).toBe(lastKey);
+      lastKey = take.epochKey;
+      for (const e of take.changes.runs()) for (let b = e.startBytes / 4096; b < (e.startBytes + e.lengthBytes) / 4096; b++) union.add(b);
+      const missing = completed.slice(0, completedBefore).filter((b) => !union.has(b));
+      expect(missing, `take ${takes}: blocks completed before it`).toEqual([]);
+      await sleep(2);
+    }
+    expect(completed).toHaveLength(n * cpus);
+    expect(takes).toBeGreaterThan(10);
+    // And nothing outside what was written.
+    expect([...union].every((b) => b < n * cpus)).toBe(true);
+  });
+
+  it('a program the verifier refuses throws ERR_STRATA_BPF_VERIFIER with the log', () => {
+    ensureTracefs();
+    const queue = tracepointLayout('block_bio_queue');
+    const attempt = (): unknown =>
+      // A 4-byte load at an odd offset of the record: the verifier refuses it.
+      bpfTrackerOpen({ devT: 1, startSector: 0, endSector: 8, maxEntries: 8, queue: { ...queue, devOffset: 9 }, complete: tracepointLayout('block_rq_complete') });
+    expect(attempt).toThrow(expect.objectContaining({ code: 'ERR_STRATA_BPF_VERIFIER', message: expect.stringMatching(/block_bio_queue.*verifier log: .*bpf_context/s) }));
+  });
+});
