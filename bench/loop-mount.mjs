@@ -1,7 +1,7 @@
 // Loop mounts that never outlive the bench. Every mount lives in one directory (<work>/mnt/<name>),
 // is undone on error and on exit, and a watcher undoes it if the bench is killed (Ctrl-C).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { run } from './shell.mjs';
 
@@ -37,7 +37,10 @@ function mountImage(imagePath, name, { readOnly = false } = {}) {
   const mountDir = path.join(mountRoot, name);
   mkdirSync(mountDir, { recursive: true });
   // noload: a read-only mount must not replay the journal, or "read-only" would still write.
-  run('mount', ['-o', readOnly ? 'loop,ro,noload' : 'loop', imagePath, mountDir]);
+  // A block device (the tracked phase's loop device) is mounted as it is: `loop` on top of it would
+  // stack a second loop device, and its writes would reach the first one only through its page cache.
+  const options = [...(statSync(imagePath).isBlockDevice() ? [] : ['loop']), ...(readOnly ? ['ro', 'noload'] : [])];
+  run('mount', [...(options.length ? ['-o', options.join(',')] : []), imagePath, mountDir]);
   mounted.add(mountDir);
   return mountDir;
 }
@@ -51,7 +54,7 @@ function unmount(mountDir) {
   if (existsSync(mountDir)) rmSync(mountDir, { recursive: true, force: true });
 }
 
-/** Mounts `imagePath` at <work>/mnt/<name> for the duration of `fn(mountDir)`. */
+/** Mounts `imagePath` (an image file, or a block device) at <work>/mnt/<name> for the duration of `fn(mountDir)`. */
 export function withMount(imagePath, name, options, fn) {
   const mountDir = mountImage(imagePath, name, options);
   try {

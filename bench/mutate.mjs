@@ -11,11 +11,12 @@ import { withMount } from './loop-mount.mjs';
 const PIECE_BYTES = 4096;
 const LARGE_FILE_BYTES = 1024 * 1024;
 
-export function changeImage({ imagePath, usedBytes, fraction = 0.01 }) {
+/** `imagePath`: an image file, or a block device holding one (mounted as it is, not through a loop). */
+export function changeImage({ imagePath, usedBytes, fraction = 0.01, mountName = 'change' }) {
   const budgetBytes = Math.round(usedBytes * fraction);
   const rng = createRng(`${SEED}:change`);
   const bytes = createByteStream(`${SEED}:change`);
-  return withMount(imagePath, 'change', {}, (root) => {
+  return withMount(imagePath, mountName, {}, (root) => {
     const files = listFiles(root);
     const change = {
       budgetBytes,

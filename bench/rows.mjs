@@ -3,6 +3,8 @@
 export const TOOLS = {
   strata: 'Strata',
   'strata-verified': 'Strata, restore read back and verified (its default)',
+  // Its own phase after the others (bench/tracked.mjs): a tracked loop device backed up through the agent.
+  tracked: 'Strata, tracked (agent)',
   partclone: 'partclone | zstd -3',
   zstd: 'zstd -T0 -3 (raw image)',
   restic: 'restic --stdin',

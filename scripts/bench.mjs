@@ -13,6 +13,7 @@ import { installMountCleanup } from '../bench/loop-mount.mjs';
 import { createStrata } from '../bench/strata.mjs';
 import { partcloneFull, partcloneRestore, resticBackup, resticInit, resticRestore, zstdFull, zstdRestore } from '../bench/peers.mjs';
 import { failedRow, skippedRow, TOOLS } from '../bench/rows.mjs';
+import { trackedIncremental } from '../bench/tracked.mjs';
 import { computeRatios, renderMarkdown, renderText } from '../bench/report.mjs';
 import { dropCaches, run } from '../bench/shell.mjs';
 
@@ -36,7 +37,8 @@ function createRun(options) {
 
   const ctx = { runDir, coldCache: dropCaches(), statsPath: path.join(runDir, 'time.stats') };
   if (!ctx.coldCache) log('page cache: cannot drop it here; measuring WARM, every input is read once untimed first');
-  const strata = createStrata(ctx, path.resolve(options.strataBin ?? path.join(projectRoot, 'bin', 'strata')));
+  const strataBin = path.resolve(options.strataBin ?? path.join(projectRoot, 'bin', 'strata'));
+  const strata = createStrata(ctx, strataBin);
   const strataBlocked = options.only.has('strata') ? strata.init() : undefined;
   if (strataBlocked) log(`strata: not measured, ${strataBlocked}`);
 
@@ -54,7 +56,7 @@ function createRun(options) {
     const outcome = row.skipped ? `skipped (${row.skipped})` : row.error ? `FAILED: ${row.error}` : `${(row.wallMs / 1000).toFixed(2)} s`;
     log(`  ${TOOLS[tool]} ${phase}: ${outcome}`);
   };
-  return { ctx, image, pristinePath, imagePath, strata, strataBlocked, rows, measure, strataSnapshot: undefined, strataSnapshotIsChanged: false };
+  return { options, ctx, image, pristinePath, imagePath, strata, strataBin, strataBlocked, rows, measure, strataSnapshot: undefined, strataSnapshotIsChanged: false };
 }
 
 function fullBackups(r) {
@@ -112,6 +114,19 @@ function restores(r) {
   r.measure('restic', 'restore', () => resticRestore(r.ctx, r.imagePath));
 }
 
+/**
+ * Last, so the rows above measure what they did without it: its own copy of the image on a loop
+ * device that a running agent tracks, changed by 1 % and backed up through the agent.
+ */
+function trackedPhase(r) {
+  if (!r.options.only.has('tracked')) return;
+  log('tracked incremental (a loop device tracked by a running agent)');
+  r.measure('tracked', 'incremental', () => {
+    if (r.strataBlocked) return skippedRow('tracked', 'incremental', 'Strata CLI not ready, see above');
+    return trackedIncremental(r.ctx, { bin: r.strataBin, pristinePath: r.pristinePath, usedBytes: r.image.usedBytes, log });
+  });
+}
+
 function writeReport(r, { argv, startedAt, startMs, loadAverage, change }) {
   const report = {
     startedAt,
@@ -150,6 +165,7 @@ function main() {
   const change = changeOnePercent(r);
   incrementalBackups(r);
   restores(r);
+  trackedPhase(r);
   writeReport(r, { argv, startedAt, startMs, loadAverage, change });
 }
 
