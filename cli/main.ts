@@ -1,5 +1,6 @@
 // The strata command line: parses arguments, calls the agent's operations, prints text for people
 // or JSON lines for programs, and maps typed errors to exit statuses (docs/CLI.md).
+import '../agent/io-threads.js';
 import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { EXIT_STATUS, StrataError, toStrataError } from '../agent-core/api/errors.js';

@@ -2,6 +2,7 @@
 // the agent (embedded, or the system agent when one answers) served to it over IPC, and a tray that
 // keeps the app running with its window closed. Decisions live in the modules it wires together;
 // this file is the glue to Electron, which cannot run in the Node tests (see electron/README.md).
+import '../agent/io-threads.js';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

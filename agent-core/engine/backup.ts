@@ -292,7 +292,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
           ? Promise.resolve(null)
           : pass.baseView === null || (pass.keepUnread && readRuns.length === 0)
             ? Promise.resolve(baseIndex.window(ws, blocks))
-            : pass.baseView.window(ws, blocks);
+            : pass.baseView.window(ws, blocks, pass.keepUnread ? readRuns : undefined);
       const common = { startBytes: ws, lengthBytes: we - ws, blocks, holes, kept, marked, parentZeros, parent };
       if (readRuns.length === 0) {
         const w = { ...common, runs: [], sab: null, hashed: Promise.resolve(null) };

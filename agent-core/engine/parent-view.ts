@@ -47,8 +47,13 @@ export class ParentView {
     return d;
   }
 
-  /** The parent's view of [startBytes, startBytes + blocks × blockSize); calls must move forward. */
-  async window(startBytes: number, blocks: number): Promise<WindowParent> {
+  /**
+   * The parent's view of [startBytes, startBytes + blocks × blockSize); calls must move forward.
+   * With `onlyRuns` (window-relative, sorted), digests are loaded only for the extents those runs
+   * touch — a tracked incremental compares only the few blocks it reads — and stay zero elsewhere
+   * (never equal to a real digest); which extent holds each block is filled in everywhere.
+   */
+  async window(startBytes: number, blocks: number, onlyRuns?: readonly (readonly [number, number])[]): Promise<WindowParent> {
     const bs = this.blockSizeBytes;
     const digests = Buffer.alloc(blocks * STORED_DIGEST_BYTES);
     const extentOf = new Int32Array(blocks).fill(-1);
@@ -60,16 +65,17 @@ export class ParentView {
       if (e.kind !== ExtentKind.data) continue;
       const from = Math.max(e.startBytes, startBytes);
       const to = Math.min(e.startBytes + e.lengthBytes, endBytes);
-      const chunk = await this.chunkDigests(e.chunkId!);
       const firstBlock = (from - startBytes) / bs;
       const blockCount = Math.ceil((to - from) / bs);
+      extentOf.fill(i, firstBlock, firstBlock + blockCount);
+      if (onlyRuns && !onlyRuns.some(([o, l]) => o < to - startBytes && o + l > from - startBytes)) continue;
+      const chunk = await this.chunkDigests(e.chunkId!);
       const chunkBlock = (e.offsetInChunkBytes! + (from - e.startBytes)) / bs;
       const src = chunk.subarray(chunkBlock * STORED_DIGEST_BYTES, (chunkBlock + blockCount) * STORED_DIGEST_BYTES);
       if (src.length !== blockCount * STORED_DIGEST_BYTES) {
         throw new StrataError('Corrupt', `The digests of chunk ${e.chunkId} are shorter than its extents need; the repository is damaged.`);
       }
       src.copy(digests, firstBlock * STORED_DIGEST_BYTES);
-      extentOf.fill(i, firstBlock, firstBlock + blockCount);
     }
     return { digests, extentOf };
   }
