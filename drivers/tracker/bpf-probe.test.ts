@@ -2,11 +2,12 @@
 // drain. live-tracker.test.ts runs the backend-independent contract on it too; this file covers
 // what is particular to it: the record layout parser, attachment on every CPU through one perf
 // event, partitions, discards, map overflow turning into a gap, and takes racing parallel writers.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Scratch, run } from '../../test-support/disk.js';
+import { blockWriter, takeWhileWriting } from '../../test-support/tracker.js';
 import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
 import { bpfTrackerClose, bpfTrackerDrain, bpfTrackerOpen, bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
@@ -27,10 +28,6 @@ function directWrite(dev: string, offsetBytes: number, lengthBytes: number, cpu?
 
 function runs(map: ChangeMap): Extent[] {
   return [...map.runs()];
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 const QUEUE_FORMAT = `name: block_bio_queue
@@ -213,40 +210,16 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     const cpus = os.cpus().length;
     const n = 150;
     const completed: number[] = [];
-    const writers = Array.from({ length: cpus }, (_, cpu) => {
-      // Writer `cpu` writes blocks cpu, cpu + cpus, ... and says "done k" once each write has completed.
-      const blocks = Array.from({ length: n }, (_, i) => cpu + i * cpus).join(' ');
-      const w = spawn(
-        'taskset',
-        ['-c', String(cpu), 'bash', '-c', `for k in ${blocks}; do dd if=/dev/urandom of=${dev} bs=4096 seek=$k count=1 oflag=direct status=none && echo "done $k"; done`],
-        { stdio: ['ignore', 'pipe', 'inherit'] },
-      );
-      let partial = '';
-      w.stdout.setEncoding('utf8');
-      w.stdout.on('data', (s: string) => {
-        const lines = (partial + s).split('\n');
-        partial = lines.pop()!;
-        for (const l of lines) if (l.startsWith('done ')) completed.push(Number(l.slice(5)));
-      });
-      return new Promise((r) => w.on('exit', r));
-    });
-    let finished = false;
-    void Promise.all(writers).then(() => (finished = true));
-    const union = new Set<number>();
-    let lastKey = t.epochKey();
-    let takes = 0;
-    while (!finished || takes < 3) {
-      const completedBefore = completed.length;
-      const take = await t.takeAndReset();
-      takes++;
-      expect(take.gapReason).toBeNull();
-      expect(take.previousEpochKey).toBe(lastKey);
-      lastKey = take.epochKey;
-      for (const e of take.changes.runs()) for (let b = e.startBytes / 4096; b < (e.startBytes + e.lengthBytes) / 4096; b++) union.add(b);
-      const missing = completed.slice(0, completedBefore).filter((b) => !union.has(b));
-      expect(missing, `take ${takes}: blocks completed before it`).toEqual([]);
-      await sleep(2);
-    }
+    // Writer `cpu` writes blocks cpu, cpu + cpus, ... on its own CPU.
+    const writers = Array.from({ length: cpus }, (_, cpu) =>
+      blockWriter(
+        dev,
+        Array.from({ length: n }, (_, i) => cpu + i * cpus),
+        completed,
+        cpu,
+      ),
+    );
+    const { takes, union } = await takeWhileWriting(t, completed, Promise.all(writers), 2);
     expect(completed).toHaveLength(n * cpus);
     expect(takes).toBeGreaterThan(10);
     // And nothing outside what was written.

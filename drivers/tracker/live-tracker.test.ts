@@ -2,11 +2,12 @@
 // for direct writes, ext4 file writes, discards, partition offsets, crash and restart with a blind
 // window, lost events, and the epoch keys' chain across takes. One file, so the backends run one
 // after the other (tracefs is machine-wide state).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Scratch, run } from '../../test-support/disk.js';
+import { blockWriter, takeWhileWriting } from '../../test-support/tracker.js';
 import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
 import { bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
@@ -252,38 +253,15 @@ function runLiveTrackerContract(backend: ProbeBackendName, skipReason: string | 
     it('loses no write across takes made while a writer runs', async () => {
       const dev = loopDevice(16 * MiB);
       const t = await track(dev);
-      // A writer writes blocks 0..N-1 in order and says "done k" after each write has completed.
+      // A writer writes blocks 0..N-1 in order.
       const n = 120;
-      const writer = spawn('bash', ['-c', `for k in $(seq 0 ${n - 1}); do dd if=/dev/urandom of=${dev} bs=4096 seek=$k count=1 oflag=direct status=none && echo "done $k"; done`], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
       const completed: number[] = [];
-      let partial = '';
-      writer.stdout.setEncoding('utf8');
-      writer.stdout.on('data', (s: string) => {
-        const lines = (partial + s).split('\n');
-        partial = lines.pop()!;
-        for (const l of lines) if (l.startsWith('done ')) completed.push(Number(l.slice(5)));
-      });
-      const exited = new Promise((r) => writer.on('exit', r));
-      const union = new Set<number>();
-      let finished = false;
-      void exited.then(() => (finished = true));
-      let lastKey = t.epochKey();
-      let takes = 0;
-      while (!finished || takes < 3) {
-        const completedBefore = completed.length;
-        const take = await t.takeAndReset();
-        takes++;
-        expect(take.gapReason).toBeNull();
-        expect(take.previousEpochKey).toBe(lastKey);
-        lastKey = take.epochKey;
-        for (const e of take.changes.runs()) for (let b = e.startBytes / 4096; b < (e.startBytes + e.lengthBytes) / 4096; b++) union.add(b);
-        // Every write that had completed before this take began is in this take or an earlier one.
-        const missing = completed.slice(0, completedBefore).filter((b) => !union.has(b));
-        expect(missing, `take ${takes} of blocks done before it`).toEqual([]);
-        await sleep(20);
-      }
+      const writer = blockWriter(
+        dev,
+        Array.from({ length: n }, (_, k) => k),
+        completed,
+      );
+      const { takes } = await takeWhileWriting(t, completed, writer, 20);
       expect(completed).toHaveLength(n);
       expect(takes).toBeGreaterThan(3);
     });
