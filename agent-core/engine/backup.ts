@@ -197,8 +197,6 @@ export interface PassPlan {
   readonly keepUnread: boolean;
   /** The map unread blocks are taken from, and (when compare) whose digests classify the read ones. */
   readonly base: readonly MapExtent[] | null;
-  /** The base with its stored digests; null when nothing is compared (only which extent holds a block is needed). */
-  readonly baseView: ParentView | null;
   readonly compare: boolean;
   /** For the tracker check of a full read: the blocks the tracker marked, and those the parent held as zeros. */
   readonly marked: RunCursor | null;
@@ -258,8 +256,10 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     const validCursor = new RunCursor(pass.valid);
     const presentCursor = new RunCursor(pass.present);
     const readCursor = new RunCursor(pass.toRead);
-    const baseIndex = new ExtentIndexCursor(pass.base ?? [], bs);
+    const view = pass.base ? new ParentView(repo, pass.base, bs) : null;
     const base = pass.base ?? [];
+    // The base's stored digests are loaded only to compare read blocks with (or to check the tracker).
+    const needDigests = pass.compare || pass.marked !== null;
 
     const push = (e: MapExtent): void => {
       const last = extents[extents.length - 1];
@@ -286,13 +286,11 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       const marked = pass.marked ? pass.marked.within(ws, we) : null;
       const parentZeros = pass.parentZeros ? pass.parentZeros.within(ws, we) : null;
       // A window with nothing to read, or a pass that does not compare digests, needs only which
-      // base extent holds each block.
+      // base extent holds each block; a tracked one, the digests under the blocks it reads.
       const parent =
-        pass.base === null || validRuns.length === 0
+        view === null || validRuns.length === 0
           ? Promise.resolve(null)
-          : pass.baseView === null || (pass.keepUnread && readRuns.length === 0)
-            ? Promise.resolve(baseIndex.window(ws, blocks))
-            : pass.baseView.window(ws, blocks, pass.keepUnread ? readRuns : undefined);
+          : view.window(ws, blocks, !needDigests || readRuns.length === 0 ? [] : pass.keepUnread ? readRuns : undefined);
       const common = { startBytes: ws, lengthBytes: we - ws, blocks, holes, kept, marked, parentZeros, parent };
       if (readRuns.length === 0) {
         const w = { ...common, runs: [], sab: null, hashed: Promise.resolve(null) };
@@ -491,7 +489,6 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     toRead,
     keepUnread: decision.trackedRead,
     base: parentExtents,
-    baseView: parentExtents ? new ParentView(repo, parentExtents, bs) : null,
     compare: compareWithParent,
     // The tracker check: marked blocks, and the whole blocks the parent held as zeros.
     marked: decision.checkTracker && tracked ? new RunCursor(alignExtents(tracked.changes, bs, size)) : null,
@@ -563,33 +560,6 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     );
   }
   return { id: saved.id, summary: { id: saved.id, ...manifest.summary }, trackerMisses: decision.checkTracker ? trackerMisses : null };
-}
-
-/** Which data extent of a snapshot holds each block of a window, without its digests; windows move forward. */
-class ExtentIndexCursor {
-  private cursor = 0;
-
-  constructor(
-    private readonly extents: readonly MapExtent[],
-    private readonly blockSizeBytes: number,
-  ) {}
-
-  window(startBytes: number, blocks: number): WindowParent {
-    const bs = this.blockSizeBytes;
-    const extentOf = new Int32Array(blocks).fill(-1);
-    const endBytes = startBytes + blocks * bs;
-    while (this.cursor < this.extents.length && this.extents[this.cursor]!.startBytes + this.extents[this.cursor]!.lengthBytes <= startBytes) this.cursor++;
-    for (let i = this.cursor; i < this.extents.length; i++) {
-      const e = this.extents[i]!;
-      if (e.startBytes >= endBytes) break;
-      if (e.kind !== ExtentKind.data) continue;
-      const from = Math.max(e.startBytes, startBytes);
-      const to = Math.min(e.startBytes + e.lengthBytes, endBytes);
-      extentOf.fill(i, (from - startBytes) / bs, Math.ceil((to - startBytes) / bs));
-    }
-    // No digests: nothing in such a window is read, so nothing is compared.
-    return { digests: Buffer.alloc(0), extentOf };
-  }
 }
 
 /** The whole blocks of a snapshot's extents of one kind, as sorted extents. */

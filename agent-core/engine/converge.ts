@@ -125,7 +125,6 @@ export function rereadPass(previous: readonly MapExtent[], reread: readonly Exte
     toRead: reread,
     keepUnread: true,
     base: previous,
-    baseView: null,
     compare: false,
     marked: null,
     parentZeros: null,
