@@ -125,7 +125,9 @@ describe('a mounted filesystem backed up while it is written', () => {
     await stopWriter(writer);
     expect(second.mode).toBe('incremental');
     expect(second.tracker).toBe('live');
-    expect(second.bytesRead).toBeLessThan(second.validBytes);
+    // Its first pass read only what the tracker marked; the convergence passes after it re-read what
+    // the writer kept changing, which over a busy backup may add up to more than the valid bytes.
+    expect(second.bytesRead - second.converged!.rereadBytes).toBeLessThan(second.validBytes);
 
     expectClosedFilesIn(await restoredFiles(second.id, 'second.img'));
   });
