@@ -21,6 +21,7 @@ export function formatDuration(ms: number): string {
 
 export class ProgressPrinter {
   private lastAt = 0;
+  private completedPhase: Progress['phase'] | null = null;
   private shown = false;
   private readonly tty = process.stderr.isTTY === true;
 
@@ -28,7 +29,11 @@ export class ProgressPrinter {
 
   update(p: Progress): void {
     const now = Date.now();
-    if (now - this.lastAt < 250 && p.bytesDone < p.bytesTotal) return;
+    const complete = p.bytesDone >= p.bytesTotal;
+    // At most one line per 250 ms, and the 100 % line once per phase (a backup reports again for
+    // every window after its last byte: empty stretches of the disk).
+    if (complete ? this.completedPhase === p.phase : now - this.lastAt < 250) return;
+    if (complete) this.completedPhase = p.phase;
     this.lastAt = now;
     const { rateBytesPerSec, etaMs } = rateAndEta(p);
     if (this.json) {
