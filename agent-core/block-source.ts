@@ -24,6 +24,35 @@ export interface BlockSource {
   close(): Promise<void>;
 }
 
+/**
+ * A source whose bytes are computed by read() (a logical volume read through its segments, a fuzzed
+ * image, a frozen copy held in memory): readInto copies what read() returns, the whole source may
+ * hold data, and there is nothing to advise or close. Subclasses override what they know better.
+ */
+export abstract class ComputedSource implements BlockSource {
+  abstract readonly path: string;
+  abstract readonly kind: SourceKind;
+  abstract readonly sizeBytes: number;
+  abstract readonly logicalSectorSize: number;
+  abstract readonly physicalSectorSize: number;
+
+  abstract read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+
+  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
+    const data = await this.read(offsetBytes, lengthBytes);
+    target.set(data, targetOffset);
+    return data.length;
+  }
+
+  async allocatedExtents(): Promise<import('./extents.js').Extent[]> {
+    return [{ startBytes: 0, lengthBytes: this.sizeBytes }];
+  }
+
+  adviseSequential(): void {}
+
+  async close(): Promise<void> {}
+}
+
 /** The role every restore target plays: an image file or a block device opened for writing. */
 export interface BlockTarget {
   readonly path: string;

@@ -12,6 +12,7 @@ import { LocalDirBackend } from '../drivers/storage/local-dir-backend.js';
 import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { startLiveTracker } from '../drivers/tracker/tracker-supervisor.js';
 import { fileTreeHashes, populate, run, Scratch } from '../test-support/disk.js';
+import { trackedChangesOf } from './trackers.js';
 import { backup, restore, type AgentContext } from './operations.js';
 
 const MiB = 1 << 20;
@@ -112,7 +113,7 @@ describe('a mounted filesystem backed up while it is written', () => {
     const takeChanges = async (): Promise<TrackedChanges> => {
       const t = await tracker.takeAndReset();
       lastKey = t.epochKey;
-      return { changes: [...t.changes.runs()], epochKey: t.epochKey, previousEpochKey: t.previousEpochKey, gapReason: t.gapReason };
+      return trackedChangesOf(t);
     };
     writer = startWriter(path.join(mnt, 'live'));
     const first = await backup(ctx, dev, repoDir, { takeChanges, convergence: { maxPasses: 3 } });

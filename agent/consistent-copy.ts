@@ -12,6 +12,7 @@ import type { Convergence, TrackedChanges } from '../agent-core/engine/backup.js
 import { withFrozen, type MountedFilesystem } from '../drivers/source/freeze.js';
 import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { startLiveTracker } from '../drivers/tracker/tracker-supervisor.js';
+import { trackedChangesOf } from './trackers.js';
 
 export interface ConsistentCopy {
   /** The agent tracker's take made under the first freeze (null for a tracker of this backup only). */
@@ -67,10 +68,7 @@ export async function startConsistentCopy(devicePath: string, filesystems: reado
       `${devicePath} is mounted (${names}) and no change tracker could start to copy it consistently (${toStrataError(err).message}); unmount it first, or run the backup as root where bpftrace or the kernel's tracefs is available.`,
     );
   }
-  const take = async (): Promise<TrackedChanges> => {
-    const t = await tracker.takeAndReset();
-    return { changes: [...t.changes.runs()], epochKey: t.epochKey, previousEpochKey: t.previousEpochKey, gapReason: t.gapReason };
-  };
+  const take = async (): Promise<TrackedChanges> => trackedChangesOf(await tracker.takeAndReset());
   try {
     // The epoch switch: what this tracker saw before the freeze is already on disk and in the map.
     await frozen(take);

@@ -14,6 +14,7 @@ import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { startLiveTracker } from '../drivers/tracker/tracker-supervisor.js';
 import { Scratch } from '../test-support/disk.js';
 import { restore } from './operations.js';
+import { trackedChangesOf } from './trackers.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -30,7 +31,7 @@ let remarked = 0;
 async function takeOf(tracker: LiveTracker): Promise<TrackedChanges> {
   const t = await tracker.takeAndReset();
   remarked = t.remarkedBytes;
-  return { changes: [...t.changes.runs()], epochKey: t.epochKey, previousEpochKey: t.previousEpochKey, gapReason: t.gapReason };
+  return trackedChangesOf(t);
 }
 
 describe('tracked incrementals on a loop device', () => {

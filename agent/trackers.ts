@@ -4,7 +4,7 @@ import { open, stat } from 'node:fs/promises';
 import { StrataError, toStrataError } from '../agent-core/api/errors.js';
 import type { TrackedChanges } from '../agent-core/engine/backup.js';
 import type { Extent } from '../agent-core/extents.js';
-import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
+import type { EpochTake, LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { startLiveTracker } from '../drivers/tracker/tracker-supervisor.js';
 
 /** What the console shows of a source's tracker (ConfiguredSource.tracking). */
@@ -49,6 +49,11 @@ export async function assertTrackable(devicePath: string): Promise<void> {
   if (!isDevice) {
     throw new StrataError('InvalidInput', `${devicePath} is not a block device; only block devices can be tracked live, so back up this image without tracking.`);
   }
+}
+
+/** A tracker's take as the engine's backup reads it (agent-core/engine/backup.ts, TrackedChanges). */
+export function trackedChangesOf(take: EpochTake): TrackedChanges {
+  return { changes: [...take.changes.runs()], epochKey: take.epochKey, previousEpochKey: take.previousEpochKey, gapReason: take.gapReason };
 }
 
 export class SourceTrackers {
@@ -153,7 +158,7 @@ export class SourceTrackers {
       if (entry.stopped) return null;
       throw err;
     }
-    return { changes: [...take.changes.runs()], epochKey: take.epochKey, previousEpochKey: take.previousEpochKey, gapReason: take.gapReason };
+    return trackedChangesOf(take);
   }
 
   async closeAll(): Promise<void> {

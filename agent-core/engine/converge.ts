@@ -8,7 +8,7 @@
 // Nothing is written to the repository while frozen: the repository (or the catalog, or a log) may
 // live on the frozen filesystem, and a write there would wait for the thaw that never comes.
 import { StrataError } from '../api/errors.js';
-import type { BlockSource } from '../block-source.js';
+import { ComputedSource, type BlockSource } from '../block-source.js';
 import { alignExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../extents.js';
 import { ExtentKind } from '../repo/format.js';
 import type { MapExtent } from '../repo/map-page.js';
@@ -140,7 +140,7 @@ const CAPTURE_PIECE_BYTES = 4 * MiB;
  * A source that serves only the ranges it copied from another one, from memory: the frozen pass
  * reads the device under the freeze and hands this to the pipeline after the thaw.
  */
-export class CapturedSource implements BlockSource {
+export class CapturedSource extends ComputedSource {
   readonly kind: BlockSource['kind'];
   readonly sizeBytes: number;
   readonly logicalSectorSize: number;
@@ -152,6 +152,7 @@ export class CapturedSource implements BlockSource {
     /** Sorted, disjoint: [startBytes, data]. */
     private readonly pieces: readonly (readonly [number, Buffer])[],
   ) {
+    super();
     this.kind = from.kind;
     this.sizeBytes = from.sizeBytes;
     this.logicalSectorSize = from.logicalSectorSize;
@@ -184,7 +185,7 @@ export class CapturedSource implements BlockSource {
     return out;
   }
 
-  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
+  override async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
     const end = Math.min(this.sizeBytes, offsetBytes + lengthBytes);
     let at = offsetBytes;
     for (const [start, data] of this.pieces) {
@@ -201,11 +202,8 @@ export class CapturedSource implements BlockSource {
     return end - offsetBytes;
   }
 
-  async allocatedExtents(): Promise<Extent[]> {
+  override async allocatedExtents(): Promise<Extent[]> {
     return this.pieces.map(([startBytes, data]) => ({ startBytes, lengthBytes: data.length }));
   }
 
-  adviseSequential(): void {}
-
-  async close(): Promise<void> {}
 }

@@ -1,6 +1,6 @@
 // One fuzz case over the disk-anatomy parsers: flip bytes of a real image (in memory, sparse), fix
 // up the checksums that would stop the flips early, run mapDisk and the image's own reader, check what they return.
-import type { BlockSource } from '../../agent-core/block-source.js';
+import { ComputedSource, type BlockSource } from '../../agent-core/block-source.js';
 import { xorshift32 } from '../../agent-core/prng.js';
 import { DiskLayoutSchema } from '../../agent-core/api/disk-layout.js';
 import { isStrataError } from '../../agent-core/api/errors.js';
@@ -89,7 +89,7 @@ export class SparseImage {
 }
 
 /** A BlockSource over a SparseImage that hands out one shared buffer, reused by the next read (as the contract allows). */
-export class SparseSource implements BlockSource {
+export class SparseSource extends ComputedSource {
   readonly kind = 'file' as const;
   readonly path: string;
   readonly logicalSectorSize = 512;
@@ -101,6 +101,7 @@ export class SparseSource implements BlockSource {
     readonly sizeBytes: number,
     name: string,
   ) {
+    super();
     this.path = name;
   }
 
@@ -111,19 +112,6 @@ export class SparseSource implements BlockSource {
     return this.shared.subarray(0, length);
   }
 
-  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
-    const data = await this.read(offsetBytes, lengthBytes);
-    target.set(data, targetOffset);
-    return data.length;
-  }
-
-  async allocatedExtents(): Promise<Extent[]> {
-    return [{ startBytes: 0, lengthBytes: this.sizeBytes }];
-  }
-
-  adviseSequential(): void {}
-
-  async close(): Promise<void> {}
 }
 
 export interface LoadedImage {

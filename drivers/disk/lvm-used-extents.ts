@@ -1,6 +1,6 @@
 // Which bytes of an LVM2 physical volume matter: the label and metadata areas, and for each logical
 // volume on it either the used blocks of its filesystem (read through the LV's segments) or its whole extents.
-import type { BlockSource } from '../../agent-core/block-source.js';
+import { ComputedSource, type BlockSource } from '../../agent-core/block-source.js';
 import type { FilesystemKind } from '../../agent-core/api/disk-layout.js';
 import { StrataError } from '../../agent-core/api/errors.js';
 import type { Extent } from '../../agent-core/extents.js';
@@ -126,7 +126,7 @@ function* lvToPv(areas: readonly LvArea[], offset: number, length: number): Gene
 }
 
 /** A logical volume read through its segments, as a BlockSource of its own. */
-class LogicalVolumeSource implements BlockSource {
+class LogicalVolumeSource extends ComputedSource {
   readonly kind = 'file' as const;
   readonly logicalSectorSize: number;
   readonly physicalSectorSize: number;
@@ -138,6 +138,7 @@ class LogicalVolumeSource implements BlockSource {
     readonly path: string,
     readonly sizeBytes: number,
   ) {
+    super();
     this.logicalSectorSize = pv.logicalSectorSize;
     this.physicalSectorSize = pv.physicalSectorSize;
   }
@@ -155,19 +156,6 @@ class LogicalVolumeSource implements BlockSource {
     return out;
   }
 
-  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
-    const data = await this.read(offsetBytes, lengthBytes);
-    target.set(data, targetOffset);
-    return data.length;
-  }
-
-  async allocatedExtents(): Promise<Extent[]> {
-    return [{ startBytes: 0, lengthBytes: this.sizeBytes }];
-  }
-
-  adviseSequential(): void {}
-
-  async close(): Promise<void> {}
 }
 
 /** Mapping back through many small stripe chunks costs this many pieces at most; beyond, the LV is kept whole. */

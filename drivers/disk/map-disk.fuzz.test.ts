@@ -3,10 +3,10 @@
 // superblocks and descriptors.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { BlockSource } from '../../agent-core/block-source.js';
+import { ComputedSource, type BlockSource } from '../../agent-core/block-source.js';
 import { DiskLayoutSchema } from '../../agent-core/api/disk-layout.js';
 import { isStrataError } from '../../agent-core/api/errors.js';
-import { complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../../agent-core/extents.js';
+import { complementExtents, intersectExtents, normalizeExtents, totalBytes } from '../../agent-core/extents.js';
 import { prng, requireRoot, run, Scratch } from '../../test-support/disk.js';
 import { mapDisk } from './map-disk.js';
 
@@ -16,14 +16,16 @@ const MiB = 1 << 20;
  * An in-memory disk whose read() hands out a view into one shared buffer that the next read
  * overwrites, as the BlockSource contract allows: code that keeps a buffer across reads shows up.
  */
-class ReusingMemorySource implements BlockSource {
+class ReusingMemorySource extends ComputedSource {
   readonly kind = 'file' as const;
   readonly path = 'memory';
   readonly logicalSectorSize = 512;
   readonly physicalSectorSize = 512;
   private shared = Buffer.alloc(0);
 
-  constructor(readonly data: Buffer) {}
+  constructor(readonly data: Buffer) {
+    super();
+  }
 
   get sizeBytes(): number {
     return this.data.length;
@@ -37,19 +39,6 @@ class ReusingMemorySource implements BlockSource {
     return this.shared.subarray(0, length);
   }
 
-  async readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number> {
-    const data = await this.read(offsetBytes, lengthBytes);
-    target.set(data, targetOffset);
-    return data.length;
-  }
-
-  async allocatedExtents(): Promise<Extent[]> {
-    return [{ startBytes: 0, lengthBytes: this.data.length }];
-  }
-
-  adviseSequential(): void {}
-
-  async close(): Promise<void> {}
 }
 
 let scratch: Scratch;
