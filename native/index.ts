@@ -25,23 +25,60 @@ export interface BpfTracepointLayout {
   readonly rwbsOffset: number;
 }
 
-export interface BpfTrackerOptions {
-  /** The whole disk's dev_t as the tracepoints carry it: major << 20 | minor. */
-  readonly devT: number;
+/**
+ * Where the programs read an event's fields in the kernel's own structures (byte offsets from BTF),
+ * for the tp_btf attachment: the programs receive block_bio_queue's `struct bio *` and
+ * block_rq_complete's `struct request *` and follow bio->bi_bdev->bd_disk and rq->q->disk to the
+ * disk's major and first minor.
+ */
+export interface BpfKernelOffsets {
+  /** vmlinux BTF ids of the typedefs btf_trace_block_bio_queue and btf_trace_block_rq_complete. */
+  readonly queueId: number;
+  readonly completeId: number;
+  /** REQ_OP_MASK: the operation's bits of bi_opf and cmd_flags. */
+  readonly opMask: number;
+  readonly bioBdev: number;
+  readonly bioOpf: number;
+  readonly bioSector: number;
+  readonly bioSize: number;
+  readonly bdevDisk: number;
+  readonly diskMajor: number;
+  readonly diskFirstMinor: number;
+  readonly rqQueue: number;
+  readonly rqSector: number;
+  readonly rqCmdFlags: number;
+  readonly queueDisk: number;
+}
+
+interface BpfTrackerCommon {
+  /** The whole disk's device number. */
+  readonly diskMajor: number;
+  readonly diskMinor: number;
   /** The tracked range of the disk, [startSector, endSector) in 512-byte sectors. */
   readonly startSector: number;
   readonly endSector: number;
-  /** Capacity of the kernel's map of marks (distinct ranges between two drains). */
+  /** One bit of the kernel's bitmap covers 2^blockShift sectors of the range (3: 4 KiB). */
+  readonly blockShift: number;
+  /** Capacity of the kernel's hash map of wide writes (64 blocks or more; distinct ranges between two drains). */
   readonly maxEntries: number;
-  readonly queue: BpfTracepointLayout;
-  readonly complete: BpfTracepointLayout;
 }
+
+/** Attached as tp_btf programs (kernels with BTF), or as tracepoint programs on perf events (the records' layouts). */
+export type BpfTrackerOptions =
+  | (BpfTrackerCommon & { readonly btf: BpfKernelOffsets })
+  | (BpfTrackerCommon & {
+      readonly btf?: undefined;
+      /** The whole disk's dev_t as the tracepoint records carry it: major << 20 | minor. */
+      readonly devT: number;
+      readonly queue: BpfTracepointLayout;
+      readonly complete: BpfTracepointLayout;
+    });
 
 /** What one drain took out of the kernel; the counters are running totals since bpfTrackerOpen. */
 export interface BpfTrackerDrain {
-  /** Pairs (absolute disk sector, sector count), one per distinct range written since the last drain. */
+  /** Pairs (absolute disk sector, sector count): the runs of the bitmap (whole blocks) and the wide writes, since the last drain. */
   readonly sectors: Float64Array;
-  /** Marks the kernel could not record (the map was full). */
+  /** Wide writes the kernel could not record (the hash map was full). */
   readonly overflows: number;
   /** Zero-length flushes seen (at queue and at completion). */
   readonly flushes: number;
@@ -51,6 +88,9 @@ export interface BpfTrackerDrain {
   readonly queueMisses: number;
   /** The same for the completion program (typically a completion interrupt landing on a running BPF program). */
   readonly completeMisses: number;
+  /** Runs of both programs and the nanoseconds spent in them, counted only while the sysctl kernel.bpf_stats_enabled is 1. */
+  readonly runs: number;
+  readonly runNs: number;
 }
 
 /** An open in-kernel tracker: maps, programs and perf events, closed by bpfTrackerClose or when collected. */

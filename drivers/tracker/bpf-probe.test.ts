@@ -3,7 +3,7 @@
 // what is particular to it: the record layout parser, attachment on every CPU through one perf
 // event, partitions, discards, map overflow turning into a gap, and takes racing parallel writers.
 import { execFileSync } from 'node:child_process';
-import { closeSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Scratch, run } from '../../test-support/disk.js';
@@ -11,7 +11,8 @@ import { blockWriter, takeWhileWriting } from '../../test-support/tracker.js';
 import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
 import { bpfTrackerClose, bpfTrackerDrain, bpfTrackerOpen, bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
-import { parseTracepointFormat, tracepointLayout } from './bpf-probe.js';
+import { BpfBackend, bitmapBlockShift, kernelOffsets, parseTracepointFormat, tracepointLayout } from './bpf-probe.js';
+import { VMLINUX_BTF } from './btf.js';
 import { ensureTracefs } from './tracefs.js';
 import { resolveTrackedDevice } from './tracked-device.js';
 import { startLiveTracker, type LiveTrackerOptions, type SupervisedTracker } from './tracker-supervisor.js';
@@ -59,6 +60,19 @@ describe('parseTracepointFormat', () => {
   });
 });
 
+describe('bitmapBlockShift', () => {
+  it('keeps 4 KiB bits up to the size limit, then doubles the bit until the bitmap fits', () => {
+    const GiB = 1024 * MiB;
+    expect(bitmapBlockShift((512 * GiB) / 512)).toBe(3);
+    expect(bitmapBlockShift((512 * GiB) / 512 + 8)).toBe(4);
+    expect(bitmapBlockShift((2048 * GiB) / 512)).toBe(5);
+    expect(bitmapBlockShift(8, 8)).toBe(3);
+    // 16 MiB in 512 bytes of bitmap: 4096 bits of 4 KiB each.
+    expect(bitmapBlockShift((16 * MiB) / 512, 512)).toBe(3);
+    expect(bitmapBlockShift((16 * MiB) / 512, 64)).toBe(6);
+  });
+});
+
 function bpfUnavailable(): string | undefined {
   if (process.getuid?.() !== 0) return 'needs root';
   if (!nativeAvailable()) return 'the native addon is not built';
@@ -90,29 +104,38 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     return t;
   }
 
-  it('the native tracker sees writes from every CPU through one perf event, skips reads, counts the sentinel read and closes twice', () => {
+  it.each(['btf', 'tracefs'] as const)('the native tracker (%s attachment) sees writes from every CPU, skips reads, counts the sentinel read and closes twice', (attach) => {
     const dev = scratch.loop(scratch.image('disk.img', 8 * MiB));
     const d = resolveTrackedDevice(dev);
-    ensureTracefs();
-    const h = bpfTrackerOpen({
-      devT: d.diskDevT,
-      startSector: 0,
-      endSector: d.sizeSectors,
-      maxEntries: 1024,
-      queue: tracepointLayout('block_bio_queue'),
-      complete: tracepointLayout('block_rq_complete'),
-    });
+    const common = { diskMajor: d.diskMajor, diskMinor: d.diskMinor, startSector: 0, endSector: d.sizeSectors, blockShift: 3, maxEntries: 1024 };
+    let h;
+    if (attach === 'btf') {
+      h = bpfTrackerOpen({ ...common, btf: kernelOffsets() });
+    } else {
+      ensureTracefs();
+      h = bpfTrackerOpen({ ...common, devT: d.diskDevT, queue: tracepointLayout('block_bio_queue'), complete: tracepointLayout('block_rq_complete') });
+    }
     try {
       execFileSync('dd', [`if=${dev}`, 'of=/dev/null', 'bs=4096', 'count=1', 'iflag=direct', 'status=none']);
       execFileSync('dd', [`if=${dev}`, 'of=/dev/null', 'bs=4096', 'skip=100', 'count=1', 'iflag=direct', 'status=none']);
       const cpus = os.cpus().length;
       for (let cpu = 0; cpu < cpus; cpu++) directWrite(dev, (8 + cpu) * 4096, 4096, cpu);
+      // Two separate writes, one narrow (the bitmap) and one wide (the hash map, as one range).
+      directWrite(dev, 4 * MiB + 3 * 4096, 4096);
+      directWrite(dev, 5 * MiB, 1 * MiB);
       const first = bpfTrackerDrain(h);
       const pairs: Array<[number, number]> = [];
       for (let i = 0; i < first.sectors.length; i += 2) pairs.push([first.sectors[i]!, first.sectors[i + 1]!]);
       pairs.sort((a, b) => a[0] - b[0]);
-      // One entry per write although each was seen at queue and at completion: the second insert found the key.
-      expect(pairs).toEqual(Array.from({ length: cpus }, (_, cpu) => [(8 + cpu) * 8, 8]));
+      // The blocks each CPU wrote are neighbours: one run of the bitmap, although each write was seen at queue and at completion.
+      // The wide write may reach the block layer in pieces (the device's request size limit), each a range of its own.
+      const wide = pairs.filter(([s]) => s >= (5 * MiB) / 512);
+      expect(pairs.slice(0, pairs.length - wide.length)).toEqual([
+        [64, cpus * 8],
+        [(4 * MiB + 3 * 4096) / 512, 8],
+      ]);
+      expect(wide.length).toBeGreaterThanOrEqual(1);
+      expect(wide.reduce((end, [s, n]) => (s <= end ? Math.max(end, s + n) : end), (5 * MiB) / 512)).toBe((6 * MiB) / 512);
       expect(first.sentinels).toBeGreaterThanOrEqual(1);
       expect(first.overflows).toBe(0);
       // Drained means gone: a second drain returns nothing new.
@@ -140,6 +163,23 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     const next = await t.takeAndReset();
     expect(next.previousEpochKey).toBe(take.epochKey);
     expect(runs(next.changes)).toEqual([]);
+  });
+
+  it('attaches through BTF when the kernel has it, and coarse bits mark whole blocks around a write, never less', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    const backend = new BpfBackend(resolveTrackedDevice(dev));
+    backend.prepare();
+    expect(backend.attachedBy).toBe(existsSync(VMLINUX_BTF) ? 'btf' : 'tracefs');
+    // 64 bytes of bitmap for 16 MiB: 32 KiB a bit.
+    const t = await track(dev, { bpfBitmapMaxBytes: 64 });
+    directWrite(dev, 40 * KiB, 4 * KiB);
+    directWrite(dev, 16 * MiB - 4096, 4096);
+    const take = await t.takeAndReset();
+    expect(take.gapReason).toBeNull();
+    expect(runs(take.changes)).toEqual([
+      { startBytes: 32 * KiB, lengthBytes: 32 * KiB },
+      { startBytes: 16 * MiB - 32 * KiB, lengthBytes: 32 * KiB },
+    ]);
   });
 
   it('marks discards (blkdiscard)', async () => {
@@ -188,11 +228,11 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     ]);
   });
 
-  it('turns a full kernel map into a gap, and the next epoch is clean again', async () => {
+  it('turns a full hash map of wide writes into a gap, and the next epoch is clean again', async () => {
     const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
-    const t = await track(dev, { bpfMaxEntries: 16 });
-    // execFileSync blocks this thread, so no timer drains while 300 distinct ranges arrive.
-    execFileSync('dd', ['if=/dev/zero', `of=${dev}`, 'bs=4096', 'count=300', 'oflag=direct', 'status=none']);
+    const t = await track(dev, { bpfMaxEntries: 4 });
+    // execFileSync blocks this thread, so no timer drains while 16 distinct 1 MiB writes (each at least 64 blocks, even if split) arrive.
+    execFileSync('dd', ['if=/dev/zero', `of=${dev}`, 'bs=1M', 'count=16', 'oflag=direct', 'status=none']);
     const take = await t.takeAndReset();
     expect(take.gapReason).toMatch(/map of marks was full/);
     expect(take.previousEpochKey).not.toBe(take.epochKey);
@@ -231,7 +271,17 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     const queue = tracepointLayout('block_bio_queue');
     const attempt = (): unknown =>
       // A 4-byte load at an odd offset of the record: the verifier refuses it.
-      bpfTrackerOpen({ devT: 1, startSector: 0, endSector: 8, maxEntries: 8, queue: { ...queue, devOffset: 9 }, complete: tracepointLayout('block_rq_complete') });
+      bpfTrackerOpen({
+        diskMajor: 7,
+        diskMinor: 0,
+        devT: 1,
+        startSector: 0,
+        endSector: 8,
+        blockShift: 3,
+        maxEntries: 8,
+        queue: { ...queue, devOffset: 9 },
+        complete: tracepointLayout('block_rq_complete'),
+      });
     expect(attempt).toThrow(expect.objectContaining({ code: 'ERR_STRATA_BPF_VERIFIER', message: expect.stringMatching(/block_bio_queue.*verifier log: .*bpf_context/s) }));
   });
 });

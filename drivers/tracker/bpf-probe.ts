@@ -2,26 +2,29 @@
 // tracepoints as bpftrace, for the same reasons (bpftrace-probe.ts explains them: block_bio_queue
 // never misses a bio, block_rq_complete marks again a write still in flight across a take). What
 // changes is where the marks go. bpftrace printed every write as a line of text for us to parse,
-// which cost writers 40-60 % of their IOPS; these programs only insert {sector, sectors} into a
-// kernel hash map, and this process drains the map every 200 ms and at every take.
+// which cost writers 40-60 % of their IOPS; these programs set bits in a kernel bitmap (one per
+// 4 KiB block) or, for a write of 64 blocks or more, insert {sector, sectors} into a kernel hash
+// map, and this process drains both every 5 s and at every take. They attach as tp_btf programs
+// where the kernel publishes BTF (reading struct bio and struct request through the offsets
+// kernelOffsets() finds), else as tracepoint programs on perf events (reading the records whose
+// layout tracepointLayout() parses); the native file explains both and why the first costs less.
 //
-// Why nothing is lost between the kernel and the change map. The programs insert with BPF_NOEXIST
-// and never modify an entry; the drain uses lookup-and-delete, which returns and removes a hash
-// bucket's entries under the same bucket lock an insert takes. So every insert lands either before
-// the drain visits its bucket (returned now) or after (a new entry, returned by the next drain); an
-// insert that found its key already present found it before the visit, so that key is returned.
-// A tracepoint program runs synchronously where the event happens, so a write that completed before
-// a take began is already in the map when the take's drain runs: the drain is the barrier.
+// Why nothing is lost between the kernel and the change map. The drain swaps each non-zero bitmap
+// word with zero atomically, against the programs' atomic ORs, and empties the hash map with
+// lookup-and-delete, under the bucket locks the inserts take; so every mark lands either before
+// the drain (returned now) or after it (returned by the next one). A tracepoint program runs
+// synchronously where the event happens, so a write that completed before a take began is already
+// marked when the take's drain runs: the drain is the barrier.
 //
-// What can still be lost, and how it becomes a gap instead. A full map (more distinct ranges
-// between two drains than maxEntries, e.g. while this thread is blocked) refuses inserts; the
+// What can still be lost, and how it becomes a gap instead. A full hash map (more distinct wide
+// writes between two drains than maxEntries, e.g. while this thread is blocked) refuses inserts; the
 // program counts each refusal and the drain turns any increase into sink.lost(): the epoch has a
-// gap, the next backup resyncs. The kernel also skips a tracepoint's programs when another BPF
-// program is already running on that CPU (perf-event tracepoints share one per-CPU "BPF active"
-// flag); it counts those skips per program (recursion_misses), and the drain reads them. A skipped
-// queue event may be a write we never see: a gap. A skipped completion event is common under load
-// (a completion interrupt landing on a running program: tens per second at 80,000 IOPS, on this
-// kernel even with no other BPF program loaded), and matters only for a write that was in flight
+// gap, the next backup resyncs. The kernel also skips a program that would run while it is already
+// running on that CPU (perf-event programs even while any BPF program runs there: they share one
+// per-CPU "BPF active" flag); it counts those skips per program (recursion_misses), and the drain
+// reads them. A skipped queue event may be a write we never see: a gap. A skipped completion event
+// happens under load (a completion interrupt landing on a running program: tens per second at
+// 80,000 IOPS on perf events, on this kernel even with no other BPF program loaded), and matters only for a write that was in flight
 // across the take that began the epoch: its queue mark went to the previous epoch. So instead of a
 // gap per skip, each take remembers the ranges drained in the carryOverMs before it, and the first
 // skipped completion of the epoch that may have happened within carryOverMs after the take re-marks
@@ -33,7 +36,7 @@
 //
 // Readiness: the queue program counts reads of exactly the device's first sector. attach() makes
 // one O_DIRECT read there and calls the session ready only once that counter moved, which proves
-// the programs run, on this disk's dev_t, with this kernel's record layout. There is no child
+// the programs run, on this disk's numbers, with this kernel's offsets or record layout. There is no child
 // process: the session's pid is ours, `exited` settles only when stop() closes the tracker or a
 // drain fails (then the supervisor restarts it and records a blind window).
 import { readFileSync } from 'node:fs';
@@ -45,16 +48,82 @@ import {
   bpfTrackerOpen,
   bpfTrackerSupported,
   nativeAvailable,
+  type BpfKernelOffsets,
   type BpfTracepointLayout,
   type BpfTrackerHandle,
+  type BpfTrackerOptions,
 } from '../../native/index.js';
+import { Btf, BtfKind } from './btf.js';
 import { sentinelRead, timeout, type ProbeBackend, type ProbeExit, type ProbeSession, type ProbeSink } from './probe.js';
 import { TRACEFS, ensureTracefs } from './tracefs.js';
 import { eventRange, type TrackedDevice } from './tracked-device.js';
 
-/** Distinct ranges the kernel map holds between two drains: ~1.6 s of 80,000 random 4 KiB writes a second. Each drain walks every bucket (0.9 ms at this size, kernel 6.18), hence the 200 ms interval. */
+/**
+ * Distinct wide writes (64 bitmap blocks or more, 256 KiB at 4 KiB blocks) the kernel's hash map
+ * holds between two drains: at 1 GB/s of them, over 30 s. Narrower writes set bits in the bitmap,
+ * which cannot fill up.
+ */
 export const BPF_MAX_ENTRIES = 131_072;
-export const BPF_DRAIN_INTERVAL_MS = 200;
+/**
+ * How often the kernel's marks are moved into the change map. The bitmap coalesces rewrites of a
+ * block, so the longer the interval the less work a busy disk costs this process; a take drains at
+ * once whatever the interval. 5 s keeps the carry-over below within a few seconds of its window.
+ */
+export const BPF_DRAIN_INTERVAL_MS = 5000;
+/**
+ * The kernel bitmap's size limit per tracked device. One bit covers 4 KiB up to a 512 GiB device;
+ * a larger device gets coarser bits (8 KiB up to 1 TiB, and so on), marking a little more than was
+ * written rather than pinning more kernel memory.
+ */
+export const BPF_BITMAP_MAX_BYTES = 16 * 1024 * 1024;
+
+/** log2 of the sectors one bitmap bit covers, for a device of this many sectors: 3 (4 KiB) or more. */
+export function bitmapBlockShift(sizeSectors: number, maxBytes = BPF_BITMAP_MAX_BYTES): number {
+  let shift = 3;
+  while (Math.ceil(Math.ceil(sizeSectors / 2 ** shift) / 64) * 8 > maxBytes) shift++;
+  return shift;
+}
+
+/** How the programs attach: tp_btf through the kernel's BTF, or tracepoint programs on perf events. */
+export type BpfAttach = 'btf' | 'tracefs';
+
+let vmlinuxOffsets: BpfKernelOffsets | undefined;
+
+/**
+ * Where the tp_btf programs find their fields in this kernel (from /sys/kernel/btf/vmlinux, read
+ * once per process: ~5 MB, ~0.2 s), checking the sizes the programs load.
+ */
+export function kernelOffsets(btf?: Btf): BpfKernelOffsets {
+  if (!btf && vmlinuxOffsets) return vmlinuxOffsets;
+  const b = btf ?? Btf.readVmlinux();
+  const field = (struct: string, member: string, size: number): number => {
+    const m = b.member(struct, member);
+    if (m.sizeBytes !== size) {
+      throw new StrataError('Unsupported', `This kernel's ${struct}.${member} is ${m.sizeBytes} bytes, not the ${size} the bpf tracker reads.`);
+    }
+    return m.offsetBytes;
+  };
+  // REQ_OP_BITS is a #define, but the first request flag bit is numbered right after it.
+  const opBits = b.enumValue('__REQ_FAILFAST_DEV') ?? 8;
+  const offsets: BpfKernelOffsets = {
+    queueId: b.find(BtfKind.Typedef, 'btf_trace_block_bio_queue'),
+    completeId: b.find(BtfKind.Typedef, 'btf_trace_block_rq_complete'),
+    opMask: 2 ** opBits - 1,
+    bioBdev: field('bio', 'bi_bdev', 8),
+    bioOpf: field('bio', 'bi_opf', 4),
+    bioSector: field('bio', 'bi_iter.bi_sector', 8),
+    bioSize: field('bio', 'bi_iter.bi_size', 4),
+    bdevDisk: field('block_device', 'bd_disk', 8),
+    diskMajor: field('gendisk', 'major', 4),
+    diskFirstMinor: field('gendisk', 'first_minor', 4),
+    rqQueue: field('request', 'q', 8),
+    rqSector: field('request', '__sector', 8),
+    rqCmdFlags: field('request', 'cmd_flags', 4),
+    queueDisk: field('request_queue', 'disk', 8),
+  };
+  if (!btf) vmlinuxOffsets = offsets;
+  return offsets;
+}
 /**
  * How far before a take the ranges are remembered, to re-mark them if a completion event is skipped:
  * the block layer's default request timeout (30 s; a request still unfinished by then is failed or
@@ -119,6 +188,7 @@ export function parseTracepointFormat(event: string, text: string): BpfTracepoin
 export class BpfBackend implements ProbeBackend {
   readonly name = 'bpf' as const;
   private layouts: { queue: BpfTracepointLayout; complete: BpfTracepointLayout } | undefined;
+  private offsets: BpfKernelOffsets | undefined;
 
   constructor(
     private readonly device: TrackedDevice,
@@ -128,7 +198,15 @@ export class BpfBackend implements ProbeBackend {
     private readonly drainIntervalMs = BPF_DRAIN_INTERVAL_MS,
     /** 0: strict, every skipped completion event is a gap (see the top of this file). */
     private readonly carryOverMs = BPF_CARRY_OVER_MS,
+    /** Where the programs attach; by default tp_btf when the kernel publishes BTF, else perf events. */
+    private readonly attachment: BpfAttach | 'auto' = 'auto',
+    private readonly bitmapMaxBytes = BPF_BITMAP_MAX_BYTES,
   ) {}
+
+  /** The attachment prepare() chose. */
+  get attachedBy(): BpfAttach | undefined {
+    return this.offsets ? 'btf' : this.layouts ? 'tracefs' : undefined;
+  }
 
   prepare(): void {
     if (!nativeAvailable()) {
@@ -136,6 +214,14 @@ export class BpfBackend implements ProbeBackend {
     }
     const why = bpfTrackerSupported();
     if (why !== null) throw new StrataError('Unsupported', `This process cannot use eBPF: ${why}.`);
+    if (this.attachment !== 'tracefs' && !this.layouts) {
+      try {
+        this.offsets ??= kernelOffsets();
+        return;
+      } catch (err) {
+        if (this.attachment === 'btf') throw err;
+      }
+    }
     // The event ids and record layouts come from tracefs.
     ensureTracefs();
     this.layouts ??= { queue: tracepointLayout('block_bio_queue'), complete: tracepointLayout('block_rq_complete') };
@@ -143,17 +229,20 @@ export class BpfBackend implements ProbeBackend {
 
   attach(sink: ProbeSink): EpochAwareSession {
     const device = this.device;
-    const layouts = this.layouts;
-    if (!layouts) throw new StrataError('Internal', 'BpfBackend.attach() was called before prepare().');
+    const { layouts, offsets } = this;
+    if (!layouts && !offsets) throw new StrataError('Internal', 'BpfBackend.attach() was called before prepare().');
+    const common = {
+      diskMajor: device.diskMajor,
+      diskMinor: device.diskMinor,
+      startSector: device.startSector,
+      endSector: device.startSector + device.sizeSectors,
+      blockShift: bitmapBlockShift(device.sizeSectors, this.bitmapMaxBytes),
+      maxEntries: this.maxEntries,
+    };
+    const options: BpfTrackerOptions = offsets ? { ...common, btf: offsets } : { ...common, devT: device.diskDevT, ...layouts! };
     let handle: BpfTrackerHandle | undefined;
     try {
-      handle = bpfTrackerOpen({
-        devT: device.diskDevT,
-        startSector: device.startSector,
-        endSector: device.startSector + device.sizeSectors,
-        maxEntries: this.maxEntries,
-        ...layouts,
-      });
+      handle = bpfTrackerOpen(options);
     } catch (cause) {
       throw new StrataError('Unsupported', `Could not attach the bpf tracker to ${device.diskName}: ${(cause as Error).message}`, { cause });
     }

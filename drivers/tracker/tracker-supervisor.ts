@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { StrataError } from '../../agent-core/api/errors.js';
 import type { Extent } from '../../agent-core/extents.js';
 import { RegionChangeMap } from '../../agent-core/tracker/region-change-map.js';
-import { BpfBackend, isEpochAware } from './bpf-probe.js';
+import { BpfBackend, isEpochAware, type BpfAttach } from './bpf-probe.js';
 import { BpftraceBackend, type BpftraceMarks } from './bpftrace-probe.js';
 import type { BlindWindow, EpochTake, LiveTracker, TrackerState, TrackerStatus } from './live-tracker.js';
 import { describeExit, type ProbeBackend, type ProbeBackendName, type ProbeSession, type ProbeSink } from './probe.js';
@@ -29,18 +29,30 @@ export interface LiveTrackerOptions {
   readonly bpftracePerfPages?: number;
   /** The tracefs ring buffer while tracking, KiB per CPU (default 8192). */
   readonly tracefsBufferKb?: number;
-  /** The bpf backend's kernel map: distinct ranges it holds between two drains (default 131072; more is a gap). */
+  /** The bpf backend's hash map of wide writes: distinct ranges it holds between two drains (default 131072; more is a gap). */
   readonly bpfMaxEntries?: number;
-  /** How often the bpf backend drains its kernel map, ms (default 200); takes drain too. */
+  /** How often the bpf backend drains its kernel maps, ms (default 5000); takes drain too. */
   readonly bpfDrainIntervalMs?: number;
   /** The bpf backend's memory of ranges before a take, re-marked if a completion event is skipped (default 30000, bpf-probe.ts; 0: such a skip is a gap). */
   readonly bpfCarryOverMs?: number;
+  /** How the bpf backend attaches (bpf-probe.ts): 'btf' (tp_btf), 'tracefs' (perf events), default 'auto': btf when the kernel has BTF. */
+  readonly bpfAttach?: BpfAttach | 'auto';
+  /** The bpf backend's kernel bitmap limit per device (default 16 MiB: 4 KiB bits up to 512 GiB). */
+  readonly bpfBitmapMaxBytes?: number;
 }
 
 function makeBackend(name: ProbeBackendName, device: TrackedDevice, options: LiveTrackerOptions): ProbeBackend {
   switch (name) {
     case 'bpf':
-      return new BpfBackend(device, options.readyTimeoutMs, options.bpfMaxEntries, options.bpfDrainIntervalMs, options.bpfCarryOverMs);
+      return new BpfBackend(
+        device,
+        options.readyTimeoutMs,
+        options.bpfMaxEntries,
+        options.bpfDrainIntervalMs,
+        options.bpfCarryOverMs,
+        options.bpfAttach,
+        options.bpfBitmapMaxBytes,
+      );
     case 'bpftrace':
       return new BpftraceBackend(device, options.readyTimeoutMs, options.bpftracePerfPages, options.bpftraceMarks);
     case 'tracefs':
