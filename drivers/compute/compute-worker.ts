@@ -1,5 +1,6 @@
 // Worker thread of the compute pool: hashes blocks with the native addon, compresses with zstd and
 // seals with AES-256-GCM, so the main thread only reads, decides and writes.
+import { createRequire } from 'node:module';
 import { parentPort, workerData } from 'node:worker_threads';
 import zstd from 'zstd-napi';
 import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
@@ -23,11 +24,22 @@ export type WorkerRequest =
 const init = workerData as WorkerInit;
 const keys = deriveKeys(init.encKey ? Buffer.from(init.encKey) : null, Buffer.from(init.idKey));
 
-// One zstd compression context per worker, reused for every blob: the one-shot call makes and frees
-// a context each time, which costs more than compressing a small chunk (a fragmented disk has
-// thousands). Decompression stays one-shot: measured no slower, and it sizes its output from the frame.
-const compressor = new zstd.Compressor();
-compressor.setParameters({ compressionLevel: init.zstdLevel });
+// One zstd compression context per worker, reused for every blob (making a context costs more than
+// compressing a small chunk, and a fragmented disk has thousands), writing into one reused scratch
+// buffer: zstd-napi's Compressor allocates a compressBound-sized buffer per call and copies the
+// result out of it again, a megabyte of garbage per chunk. Here the only allocation is the exact
+// result, which goes to the main thread without a copy. Decompression stays one-shot: measured no
+// slower, and it sizes its output from the frame.
+const zstdBinding = createRequire(import.meta.url)('zstd-napi/binding.js') as typeof import('zstd-napi/binding.js');
+const cctx = new zstdBinding.CCtx();
+let scratch = Buffer.allocUnsafeSlow(zstdBinding.compressBound(1 << 20));
+
+/** zstd of raw into the scratch buffer; returns the compressed length. */
+function compressToScratch(raw: Uint8Array): number {
+  const bound = zstdBinding.compressBound(raw.length);
+  if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(bound);
+  return cctx.compress(scratch, raw, init.zstdLevel);
+}
 
 function hash(sab: SharedArrayBuffer, runs: [number, number][]): { digests: Buffer; zeroMask: Uint8Array } {
   const digestParts: Buffer[] = [];
@@ -57,16 +69,18 @@ function worthCompressing(raw: Uint8Array): boolean {
   const step = Math.floor((raw.length - PROBE_SAMPLE_BYTES) / (PROBE_SAMPLES - 1));
   for (let i = 0; i < PROBE_SAMPLES; i++) {
     const sample = raw.subarray(i * step, i * step + PROBE_SAMPLE_BYTES);
-    if (compressor.compress(sample).length < PROBE_SHRINKS * PROBE_SAMPLE_BYTES) return true;
+    if (compressToScratch(sample) < PROBE_SHRINKS * PROBE_SAMPLE_BYTES) return true;
   }
   return false;
 }
 
 function seal(sab: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string) {
   const raw = new Uint8Array(sab, offset, length);
-  const z = worthCompressing(raw) ? compressor.compress(raw) : null;
-  const useZ = z !== null && z.length < raw.length;
-  const body = useZ ? z : Buffer.from(raw); // copy out of shared memory before sealing
+  const zLength = worthCompressing(raw) ? compressToScratch(raw) : length;
+  const useZ = zLength < length;
+  // Out of the scratch buffer or the shared window (reused at once) into memory of its own, exactly sized.
+  const body = Buffer.allocUnsafeSlow(useZ ? zLength : length);
+  body.set(useZ ? scratch.subarray(0, zLength) : raw);
   return { sealed: sealBlob(keys, type, idHex, body), compression: useZ ? Compression.zstd : Compression.none, rawLength: length };
 }
 
