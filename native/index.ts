@@ -88,9 +88,11 @@ export interface BpfTrackerDrain {
   readonly queueMisses: number;
   /** The same for the completion program (typically a completion interrupt landing on a running BPF program). */
   readonly completeMisses: number;
-  /** Runs of both programs and the nanoseconds spent in them, counted only while the sysctl kernel.bpf_stats_enabled is 1. */
-  readonly runs: number;
-  readonly runNs: number;
+  /** Runs of each program and the nanoseconds spent in them, counted only while the sysctl kernel.bpf_stats_enabled is 1. */
+  readonly queueRuns: number;
+  readonly queueRunNs: number;
+  readonly completeRuns: number;
+  readonly completeRunNs: number;
 }
 
 /** An open in-kernel tracker: maps, programs and perf events, closed by bpfTrackerClose or when collected. */

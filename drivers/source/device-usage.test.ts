@@ -5,7 +5,7 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Scratch } from '../../test-support/disk.js';
-import { deviceNumber, findMount, loopDevicesBackedBy, mountOfDevice, parseMountInfo, stackedDevices } from './device-usage.js';
+import { deviceNumber, findMount, loopDevicesBackedBy, loopMappingsOf, mountOfDevice, parseMountInfo, stackedDevices } from './device-usage.js';
 
 const MiB = 1 << 20;
 const scratch = new Scratch();
@@ -86,5 +86,15 @@ describe('device usage', () => {
     const dev = scratch.loop(file);
     expect(loopDevicesBackedBy(link)).toEqual([dev]);
     expect(loopDevicesBackedBy(scratch.path('missing.img'))).toEqual([]);
+  });
+
+  it('reports each loop device’s window onto the file: offset and size', () => {
+    const file = scratch.image('windows.img', 4 * MiB);
+    const whole = scratch.loop(file);
+    const window = scratch.loop(file, { offsetBytes: 1 * MiB, sizeBytes: 2 * MiB });
+    const byDevice = new Map(loopMappingsOf(file).map((m) => [m.device, m]));
+    expect(byDevice.get(whole)).toEqual({ device: whole, offsetBytes: 0, sizeBytes: 4 * MiB });
+    expect(byDevice.get(window)).toEqual({ device: window, offsetBytes: 1 * MiB, sizeBytes: 2 * MiB });
+    expect(byDevice.size).toBe(2);
   });
 });

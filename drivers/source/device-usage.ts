@@ -125,19 +125,38 @@ export async function mountOfDevice(devicePath: string): Promise<DeviceMount | n
   return findMount(devices, parseMountInfo(readFileSync('/proc/self/mountinfo', 'utf8')));
 }
 
-/** Loop devices whose backing file is filePath (compared as canonical paths). */
-export function loopDevicesBackedBy(filePath: string, sysRoot = '/sys'): string[] {
+/** A loop device's window onto its backing file. */
+export interface LoopMapping {
+  readonly device: string;
+  /** Where the device starts in the file (losetup --offset). */
+  readonly offsetBytes: number;
+  /** The device's size (the file's size less the offset, or losetup --sizelimit, rounded down to 512 bytes). */
+  readonly sizeBytes: number;
+}
+
+/** Loop devices whose backing file is filePath (compared as canonical paths), with their windows onto it. */
+export function loopMappingsOf(filePath: string, sysRoot = '/sys'): LoopMapping[] {
   let target: string;
   try {
     target = realpathSync(filePath);
   } catch {
     return [];
   }
-  const out: string[] = [];
+  const out: LoopMapping[] = [];
   for (const name of listDir(path.join(sysRoot, 'block'))) {
     if (!name.startsWith('loop')) continue;
-    const backing = readTrimmed(path.join(sysRoot, 'block', name, 'loop', 'backing_file'));
-    if (backing === target) out.push(`/dev/${name}`);
+    const dir = path.join(sysRoot, 'block', name);
+    if (readTrimmed(path.join(dir, 'loop', 'backing_file')) !== target) continue;
+    out.push({
+      device: `/dev/${name}`,
+      offsetBytes: Number(readTrimmed(path.join(dir, 'loop', 'offset')) ?? 0),
+      sizeBytes: Number(readTrimmed(path.join(dir, 'size')) ?? 0) * 512,
+    });
   }
   return out;
+}
+
+/** Loop devices whose backing file is filePath (compared as canonical paths). */
+export function loopDevicesBackedBy(filePath: string, sysRoot = '/sys'): string[] {
+  return loopMappingsOf(filePath, sysRoot).map((m) => m.device);
 }

@@ -182,6 +182,15 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     ]);
   });
 
+  it('a peek shows a write at once, although the kernel maps are drained only every 5 s, and does not end the epoch', async () => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    const t = await track(dev);
+    directWrite(dev, 12 * KiB, 4 * KiB);
+    expect(t.peekChanges()).toEqual([{ startBytes: 12 * KiB, lengthBytes: 4 * KiB }]);
+    const take = await t.takeAndReset();
+    expect(runs(take.changes)).toEqual([{ startBytes: 12 * KiB, lengthBytes: 4 * KiB }]);
+  });
+
   it('marks discards (blkdiscard)', async () => {
     const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
     const t = await track(dev);

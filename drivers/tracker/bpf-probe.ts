@@ -138,6 +138,8 @@ export interface EpochAwareSession extends ProbeSession {
   afterTake(): void;
   /** Bytes marked again since the last call because a completion event may have been skipped (already in the changes). */
   takeRemarkedBytes(): number;
+  /** Moves what the kernel holds into the sink now (synchronously); throws once the session has ended. */
+  drainNow(): void;
 }
 
 export function isEpochAware(s: ProbeSession): s is EpochAwareSession {
@@ -367,6 +369,7 @@ export class BpfBackend implements ProbeBackend {
         remarkedBytes = 0;
         return n;
       },
+      drainNow: () => drain(),
     };
   }
 

@@ -149,6 +149,17 @@ export class SupervisedTracker implements LiveTracker {
   }
 
   peekChanges(): Extent[] {
+    // The bpf backend holds marks in the kernel between its drains (5 s apart): fetch them first, so
+    // a peek shows what was written until now. Its drain is synchronous; a failing one ends the
+    // session, which the supervisor handles as any probe exit.
+    const s = this.session;
+    if (s && isEpochAware(s) && this.state === 'tracking') {
+      try {
+        s.drainNow();
+      } catch {
+        // the session ended: the map shows what was drained before, and a blind window follows
+      }
+    }
     // Synchronous: no event is applied while the runs are copied.
     return [...this.map.runs()];
   }

@@ -721,7 +721,8 @@ ProgStats ProgramStats(int prog) {
 }
 
 // bpfTrackerDrain(handle) -> {sectors: Float64Array [sector, nrSector, ...], overflows, flushes,
-// sentinels, queueMisses, completeMisses, runs, runNs} (the counters are running totals since open).
+// sentinels, queueMisses, completeMisses, queueRuns, queueRunNs, completeRuns, completeRunNs} (the
+// counters are running totals since open).
 Napi::Value Drain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Tracker* t = RequireTracker(info[0]);
@@ -785,8 +786,10 @@ Napi::Value Drain(const Napi::CallbackInfo& info) {
   result.Set("sentinels", Napi::Number::New(env, static_cast<double>(counts[kCounterSentinels])));
   result.Set("queueMisses", Napi::Number::New(env, static_cast<double>(queue.misses)));
   result.Set("completeMisses", Napi::Number::New(env, static_cast<double>(complete.misses)));
-  result.Set("runs", Napi::Number::New(env, static_cast<double>(queue.runs + complete.runs)));
-  result.Set("runNs", Napi::Number::New(env, static_cast<double>(queue.runNs + complete.runNs)));
+  result.Set("queueRuns", Napi::Number::New(env, static_cast<double>(queue.runs)));
+  result.Set("queueRunNs", Napi::Number::New(env, static_cast<double>(queue.runNs)));
+  result.Set("completeRuns", Napi::Number::New(env, static_cast<double>(complete.runs)));
+  result.Set("completeRunNs", Napi::Number::New(env, static_cast<double>(complete.runNs)));
   return result;
 }
 
