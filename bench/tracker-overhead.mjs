@@ -128,7 +128,13 @@ async function programCost(dev, attach) {
     const r = await fio(dev);
     const cpuNs = ((cpuTicks() - t0) * 1e9) / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }));
     const x = native.bpfTrackerDrain(h);
-    return { programNsPerWrite: x.runNs / r.ios, runsPerWrite: x.runs / r.ios, cpuNsPerWrite: cpuNs / r.ios };
+    return {
+      programNsPerWrite: (x.queueRunNs + x.completeRunNs) / r.ios,
+      runsPerWrite: (x.queueRuns + x.completeRuns) / r.ios,
+      queueNsPerRun: x.queueRunNs / x.queueRuns,
+      completeNsPerRun: x.completeRunNs / x.completeRuns,
+      cpuNsPerWrite: cpuNs / r.ios,
+    };
   } finally {
     writeFileSync(statsFile, before);
     native.bpfTrackerClose(h);
@@ -183,7 +189,8 @@ try {
     if (attach) {
       const c = await programCost(dev, attach);
       console.log(
-        `${''.padEnd(17)} programs (${attach} attachment): ${c.programNsPerWrite.toFixed(0)} ns per write (${c.runsPerWrite.toFixed(2)} runs) of ` +
+        `${''.padEnd(17)} programs (${attach} attachment): ${c.programNsPerWrite.toFixed(0)} ns per write (${c.runsPerWrite.toFixed(2)} runs; ` +
+          `queue ${c.queueNsPerRun.toFixed(0)} ns, completion ${c.completeNsPerRun.toFixed(0)} ns a run) of ` +
           `${(c.cpuNsPerWrite / 1000).toFixed(1)} µs CPU per write = ${((c.programNsPerWrite / c.cpuNsPerWrite) * 100).toFixed(2)} %` +
           (attach === 'tracefs' ? ' (plus the perf record the kernel formats for each event, not counted here)' : ''),
       );
