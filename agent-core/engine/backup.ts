@@ -211,7 +211,7 @@ interface WindowPlan {
   readonly digests32: Buffer;
   readonly parent: WindowParent | null;
   readonly chunks: { first: number; count: number; id: string }[];
-  readonly seals: { chunk: { first: number; count: number; id: string }; length: number; sealed: Promise<SealedBlob> | null }[];
+  readonly seals: { chunk: { first: number; count: number; id: string }; offset: number; length: number; sealed: Promise<SealedBlob> | null }[];
 }
 
 export async function runBackup(req: BackupRequest): Promise<BackupResult> {
@@ -245,8 +245,24 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
   let bytesRead = 0;
   let bytesNew = 0;
   let bytesDone = 0;
+  // Window buffers are reused. A window's chunks are stored in place (the workers write each
+  // chunk's stored bytes over its raw ones, and the packs are written from there), so a buffer
+  // goes back to the free list only once its window is committed and every pack holding one of
+  // its chunks is written: each of those holds it.
   const free: SharedArrayBuffer[] = [];
-  const takeBuffer = (): SharedArrayBuffer => free.pop() ?? new SharedArrayBuffer(WINDOW_BYTES);
+  const holds = new Map<SharedArrayBuffer, number>();
+  const hold = (sab: SharedArrayBuffer): void => void holds.set(sab, (holds.get(sab) ?? 0) + 1);
+  const release = (sab: SharedArrayBuffer): void => {
+    const n = (holds.get(sab) ?? 1) - 1;
+    if (n > 0) return void holds.set(sab, n);
+    holds.delete(sab);
+    free.push(sab);
+  };
+  const takeBuffer = (): SharedArrayBuffer => {
+    const sab = free.pop() ?? new SharedArrayBuffer(WINDOW_BYTES);
+    hold(sab);
+    return sab;
+  };
 
   source.adviseSequential();
 
@@ -381,8 +397,9 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         const needData = !writer.has(c.id);
         return {
           chunk: c,
+          offset,
           length,
-          sealed: needData ? compute.seal(w.sab!, offset, length, BlobType.data, c.id) : null,
+          sealed: needData ? compute.seal(w.sab!, offset, length, BlobType.data, c.id, true) : null,
         };
       });
       for (const s of seals) s.sealed?.catch(() => {}); // observed in commitWindow
@@ -396,7 +413,13 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         if (s.sealed) {
           const r = await s.sealed;
           if (!writer.has(s.chunk.id)) {
-            await writer.add(BlobType.data, r.compression, s.chunk.id, r.sealed, r.rawLength);
+            const sab = w.sab!;
+            if (r.sealed) {
+              await writer.add(BlobType.data, r.compression, s.chunk.id, r.sealed, r.rawLength);
+            } else {
+              hold(sab);
+              await writer.add(BlobType.data, r.compression, s.chunk.id, Buffer.from(sab, s.offset, r.storedLength), r.rawLength, () => release(sab));
+            }
             bytesNew += s.length;
           }
         }
@@ -437,7 +460,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         b = e;
       }
 
-      if (w.sab) free.push(w.sab);
+      if (w.sab) release(w.sab);
       if (pass.reportProgress) {
         for (const [, l] of w.runs) bytesDone += l;
         for (const [, l] of w.holes) bytesDone += l;

@@ -10,7 +10,9 @@ export interface HashedWindow {
 }
 
 export interface SealedBlob {
-  readonly sealed: Buffer;
+  /** The stored bytes; null when they were written over the start of the window's range instead (see seal's inPlace). */
+  readonly sealed: Buffer | null;
+  readonly storedLength: number;
   readonly compression: Compression;
   readonly rawLength: number;
 }
@@ -18,8 +20,13 @@ export interface SealedBlob {
 export interface BlockCompute {
   /** Hashes the blocks of each run [offset, offset+length) of a shared window buffer. */
   hash(window: SharedArrayBuffer, runs: readonly (readonly [number, number])[]): Promise<HashedWindow>;
-  /** Compresses (when it shrinks) and seals bytes [offset, offset+length) of a shared buffer as one blob. */
-  seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string): Promise<SealedBlob>;
+  /**
+   * Compresses (when it shrinks) and seals bytes [offset, offset+length) of a shared buffer as one
+   * blob. With inPlace, the stored bytes replace the start of that range when they fit (sealed is
+   * then null): no copy leaves the shared buffer, and the caller writes from it, so it must not
+   * reuse the range until then. The range's raw bytes are gone either way only when inPlace is set.
+   */
+  seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string, inPlace?: boolean): Promise<SealedBlob>;
   /** Opens a stored blob: unseal, decompress, and for data check that its block digests give idHex. */
   open(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<Buffer>;
   /**

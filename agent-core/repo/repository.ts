@@ -233,6 +233,8 @@ function decompress(plain: Buffer, idHex: string): Buffer {
  */
 export class BlobWriter {
   private pack = new PackBuilder();
+  /** Called once the current pack is written (or failed): its blobs' memory may then be reused. */
+  private onPackWritten: (() => void)[] = [];
   private readonly pending = new Set<string>();
   /** Per flushed pack, in the order the packs were closed: its index file and listing once written. */
   private readonly written: ({ indexFile: string; listing: PackListing } | null)[] = [];
@@ -253,13 +255,17 @@ export class BlobWriter {
   /**
    * Queues a blob. Resolves at once while fewer than MAX_FLUSHING full packs are being written, so
    * pack writes (and their fsyncs) overlap the caller's work and each other; beyond that it waits
-   * for one to finish, bounding memory.
+   * for one to finish, bounding memory. The writer keeps `sealed` (not a copy) until its pack is
+   * written, then calls `written`, after which the caller may reuse that memory.
    */
-  add(type: BlobType, compression: Compression, idHex: string, sealed: Buffer, rawLength: number): Promise<void> {
+  add(type: BlobType, compression: Compression, idHex: string, sealed: Buffer, rawLength: number, written?: () => void): Promise<void> {
     if (!this.has(idHex)) {
       this.pending.add(idHex);
       this.pack.add(type, compression, Buffer.from(idHex, 'hex'), sealed, rawLength);
+      if (written) this.onPackWritten.push(written);
       if (this.pack.sizeBytes >= this.repo.config.packTargetBytes) this.flushPack();
+    } else {
+      written?.();
     }
     return this.backpressure();
   }
@@ -283,13 +289,19 @@ export class BlobWriter {
   private flushPack(): void {
     if (this.pack.count === 0) return;
     const full = this.pack;
+    const written = this.onPackWritten;
     this.pack = new PackBuilder();
+    this.onPackWritten = [];
     const slot = this.written.length;
     this.written.push(null);
     // Packs are written side by side: only a pack's own index must wait for it (docs/FORMAT.md §10).
     const flush = (async () => {
       const { packId, parts, entries, sizeBytes } = full.finish(this.repo.keys);
-      await this.repo.backend.save('data', packId, parts);
+      try {
+        await this.repo.backend.save('data', packId, parts);
+      } finally {
+        for (const done of written) done();
+      }
       const listing = { packId, entries };
       const index = encodeIndex(this.repo.keys, [listing]);
       await this.repo.backend.save('index', index.name, index.bytes);

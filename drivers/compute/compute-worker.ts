@@ -18,7 +18,7 @@ export interface WorkerInit {
 
 export type WorkerRequest =
   | { id: number; op: 'hash'; sab: SharedArrayBuffer; runs: [number, number][] }
-  | { id: number; op: 'seal'; sab: SharedArrayBuffer; offset: number; length: number; type: BlobType; idHex: string }
+  | { id: number; op: 'seal'; sab: SharedArrayBuffer; offset: number; length: number; type: BlobType; idHex: string; inPlace: boolean }
   | { id: number; op: 'open' | 'check'; stored: Uint8Array; type: BlobType; idHex: string; compression: Compression; rawLength: number };
 
 const init = workerData as WorkerInit;
@@ -74,14 +74,25 @@ function worthCompressing(raw: Uint8Array): boolean {
   return false;
 }
 
-function seal(sab: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string) {
+function seal(sab: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string, inPlace: boolean) {
   const raw = new Uint8Array(sab, offset, length);
   const zLength = worthCompressing(raw) ? compressToScratch(raw) : length;
   const useZ = zLength < length;
+  const compression = useZ ? Compression.zstd : Compression.none;
+  if (inPlace && !keys.encKey) {
+    // Unsealed: the stored bytes are the compressed ones, or the raw ones already where they belong.
+    if (useZ) raw.set(scratch.subarray(0, zLength));
+    return { sealed: null, storedLength: useZ ? zLength : length, compression, rawLength: length };
+  }
   // Out of the scratch buffer or the shared window (reused at once) into memory of its own, exactly sized.
   const body = Buffer.allocUnsafeSlow(useZ ? zLength : length);
   body.set(useZ ? scratch.subarray(0, zLength) : raw);
-  return { sealed: sealBlob(keys, type, idHex, body), compression: useZ ? Compression.zstd : Compression.none, rawLength: length };
+  const sealed = sealBlob(keys, type, idHex, body);
+  if (inPlace && sealed.length <= length) {
+    raw.set(sealed);
+    return { sealed: null, storedLength: sealed.length, compression, rawLength: length };
+  }
+  return { sealed, storedLength: sealed.length, compression, rawLength: length };
 }
 
 function open(stored: Uint8Array, type: BlobType, idHex: string, compression: Compression, rawLength: number): { raw: Buffer; digests: Buffer | null } {
@@ -123,8 +134,8 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         break;
       }
       case 'seal': {
-        const r = seal(msg.sab, msg.offset, msg.length, msg.type, msg.idHex);
-        parentPort!.postMessage({ id: msg.id, ok: true, result: r }, transferable(r.sealed));
+        const r = seal(msg.sab, msg.offset, msg.length, msg.type, msg.idHex, msg.inPlace);
+        parentPort!.postMessage({ id: msg.id, ok: true, result: r }, r.sealed ? transferable(r.sealed) : []);
         break;
       }
       case 'open': {

@@ -29,9 +29,57 @@ describe('the compute pool', () => {
     const id = hmac(keys.idKey, digests).toString('hex');
     const s = await pool.seal(sab, 0, 8192, BlobType.data, id);
     expect(s.compression).toBe(Compression.zstd);
-    const raw = await pool.open(s.sealed, BlobType.data, id, s.compression, 8192);
+    expect(s.storedLength).toBe(s.sealed!.length);
+    const raw = await pool.open(s.sealed!, BlobType.data, id, s.compression, 8192);
     expect(raw.equals(view)).toBe(true);
-    await expect(pool.open(s.sealed, BlobType.data, 'f'.repeat(64), s.compression, 8192)).rejects.toMatchObject({ code: 'Corrupt' });
+    await expect(pool.open(s.sealed!, BlobType.data, 'f'.repeat(64), s.compression, 8192)).rejects.toMatchObject({ code: 'Corrupt' });
+  });
+
+  it('seals in place: the stored bytes replace the start of the range, and open back to the original', async () => {
+    const sab = new SharedArrayBuffer(3 * 8192);
+    const view = Buffer.from(sab);
+    randomBytes(3 * 8192).copy(view);
+    view.write('hello strata '.repeat(600), 8192, 'latin1');
+    const original = Buffer.from(view);
+    const idOf = async (offset: number) => hmac(keys.idKey, (await pool.hash(sab, [[offset, 8192]])).digests).toString('hex');
+    const [textId, randomId] = [await idOf(8192), await idOf(2 * 8192)];
+    const text = await pool.seal(sab, 8192, 8192, BlobType.data, textId, true);
+    expect(text.sealed).toBeNull();
+    expect(text.compression).toBe(Compression.zstd);
+    expect(text.storedLength).toBeLessThan(8192);
+    const stored = Buffer.from(view.subarray(8192, 8192 + text.storedLength));
+    expect((await pool.open(stored, BlobType.data, textId, text.compression, 8192)).equals(original.subarray(8192, 2 * 8192))).toBe(true);
+    // Incompressible and sealed (this pool encrypts): nonce and tag make it longer than the range,
+    // so it comes back as a buffer of its own and the range keeps its bytes. The neighbours are untouched.
+    const random = await pool.seal(sab, 2 * 8192, 8192, BlobType.data, randomId, true);
+    expect(random).toMatchObject({ storedLength: 8192 + 28, compression: Compression.none });
+    expect((await pool.open(random.sealed!, BlobType.data, randomId, random.compression, 8192)).equals(original.subarray(2 * 8192))).toBe(true);
+    expect(view.subarray(2 * 8192).equals(original.subarray(2 * 8192))).toBe(true);
+    expect(view.subarray(0, 8192).equals(original.subarray(0, 8192))).toBe(true);
+  });
+
+  it('seals in place in an unencrypted repository: compressed bytes over the raw ones, incompressible ones left where they are', async () => {
+    const plainKeys = deriveKeys(null, randomBytes(32));
+    const plain = new WorkerPool(plainKeys, { blockSizeBytes: 4096, zstdLevel: 3, threads: 1 });
+    try {
+      // Small chunks (no probe): zstd of 4 KiB of random bytes is longer than 4 KiB, so it is stored raw.
+      const sab = new SharedArrayBuffer(2 * 4096);
+      const view = Buffer.from(sab);
+      randomBytes(4096).copy(view);
+      view.write('hello strata '.repeat(400), 4096, 'latin1');
+      const original = Buffer.from(view);
+      for (const [offset, compression] of [[0, Compression.none], [4096, Compression.zstd]] as const) {
+        const id = hmac(plainKeys.idKey, (await plain.hash(sab, [[offset, 4096]])).digests).toString('hex');
+        const s = await plain.seal(sab, offset, 4096, BlobType.data, id, true);
+        expect(s).toMatchObject({ sealed: null, compression, rawLength: 4096 });
+        if (compression === Compression.none) expect(s.storedLength).toBe(4096);
+        else expect(s.storedLength).toBeLessThan(4096);
+        const stored = Buffer.from(view.subarray(offset, offset + s.storedLength));
+        expect((await plain.open(stored, BlobType.data, id, s.compression, 4096)).equals(original.subarray(offset, offset + 4096))).toBe(true);
+      }
+    } finally {
+      await plain.close();
+    }
   });
 
   it('stores a chunk whose samples do not shrink as it is, and compresses one with a compressible part among random data', async () => {
@@ -44,7 +92,7 @@ describe('the compute pool', () => {
     const sealOf = async (offset: number) => {
       const id = hmac(keys.idKey, (await pool.hash(sab, [[offset, size]])).digests).toString('hex');
       const sealed = await pool.seal(sab, offset, size, BlobType.data, id);
-      expect((await pool.open(sealed.sealed, BlobType.data, id, sealed.compression, size)).equals(view.subarray(offset, offset + size))).toBe(true);
+      expect((await pool.open(sealed.sealed!, BlobType.data, id, sealed.compression, size)).equals(view.subarray(offset, offset + size))).toBe(true);
       return sealed;
     };
     expect((await sealOf(0)).compression).toBe(Compression.none);

@@ -88,9 +88,10 @@ export class WorkerPool implements BlockCompute {
     return { digests: Buffer.from(r.digests.buffer, r.digests.byteOffset, r.digests.byteLength), zeroMask: r.zeroMask };
   }
 
-  async seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string): Promise<SealedBlob> {
-    const r = await this.call<{ sealed: Uint8Array; compression: Compression; rawLength: number }>({ op: 'seal', sab: window, offset, length, type, idHex });
-    return { sealed: Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength), compression: r.compression, rawLength: r.rawLength };
+  async seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string, inPlace = false): Promise<SealedBlob> {
+    const r = await this.call<{ sealed: Uint8Array | null; storedLength: number; compression: Compression; rawLength: number }>({ op: 'seal', sab: window, offset, length, type, idHex, inPlace });
+    const sealed = r.sealed ? Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength) : null;
+    return { sealed, storedLength: r.storedLength, compression: r.compression, rawLength: r.rawLength };
   }
 
   async open(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<Buffer> {
