@@ -15,9 +15,14 @@ import type { BlockCompute, SealedBlob } from './compute.js';
 import { loadExtents, ParentView, type WindowParent } from './parent-view.js';
 import type { Progress } from './progress.js';
 import { matchesStoredDigest, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
-
 export { mergeRuns, subtractRuns } from './window-read.js';
 export type { Convergence } from './converge.js';
+
+/**
+ * Windows that packs not yet written may hold at once (chunks stored in place), 192 MiB: a full
+ * backup at the default pack size holds about 35 (five packs of ~7 windows each).
+ */
+const MAX_PINNED_WINDOWS = 48;
 
 export interface ParentSnapshot {
   readonly id: string;
@@ -60,6 +65,8 @@ export interface BackupRequest {
   readonly signal?: AbortSignal;
   /** The source is being written while it is read (a mounted filesystem): converge, then freeze. */
   readonly converge?: Convergence;
+  /** Windows unwritten packs may hold (MAX_PINNED_WINDOWS); tests lower it to exercise copying chunks out of their windows. */
+  readonly maxPinnedWindows?: number;
 }
 
 export interface BackupResult {
@@ -246,22 +253,38 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
   let bytesNew = 0;
   let bytesDone = 0;
   // Window buffers are reused. A window's chunks are stored in place (the workers write each
-  // chunk's stored bytes over its raw ones, and the packs are written from there), so a buffer
-  // goes back to the free list only once its window is committed and every pack holding one of
-  // its chunks is written: each of those holds it.
+  // chunk's stored bytes over its raw ones, and the packs are written from there), so a buffer goes
+  // back to the free list only once its window is committed and every pack holding one of its
+  // chunks is written. Pinning is bounded: highly compressible data, or a few small chunks spread
+  // over many windows, would otherwise hold a window each for little stored data; past the bound a
+  // chunk is copied out of its window instead.
   const free: SharedArrayBuffer[] = [];
-  const holds = new Map<SharedArrayBuffer, number>();
-  const hold = (sab: SharedArrayBuffer): void => void holds.set(sab, (holds.get(sab) ?? 0) + 1);
-  const release = (sab: SharedArrayBuffer): void => {
-    const n = (holds.get(sab) ?? 1) - 1;
-    if (n > 0) return void holds.set(sab, n);
-    holds.delete(sab);
-    free.push(sab);
+  const uncommitted = new Set<SharedArrayBuffer>();
+  const packHolds = new Map<SharedArrayBuffer, number>();
+  const reuseIfIdle = (sab: SharedArrayBuffer): void => {
+    if (!uncommitted.has(sab) && !packHolds.has(sab)) free.push(sab);
   };
   const takeBuffer = (): SharedArrayBuffer => {
     const sab = free.pop() ?? new SharedArrayBuffer(WINDOW_BYTES);
-    hold(sab);
+    uncommitted.add(sab);
     return sab;
+  };
+  const committed = (sab: SharedArrayBuffer): void => {
+    uncommitted.delete(sab);
+    reuseIfIdle(sab);
+  };
+  /** The bytes of a chunk stored in place, for a pack: held in its window, or copied out when too many windows are held. */
+  const storedInPlace = (sab: SharedArrayBuffer, offset: number, length: number): { bytes: Buffer; written?: () => void } => {
+    const bytes = Buffer.from(sab, offset, length);
+    if (!packHolds.has(sab) && packHolds.size >= (req.maxPinnedWindows ?? MAX_PINNED_WINDOWS)) return { bytes: Buffer.from(bytes) };
+    packHolds.set(sab, (packHolds.get(sab) ?? 0) + 1);
+    const written = (): void => {
+      const n = packHolds.get(sab)! - 1;
+      if (n > 0) return void packHolds.set(sab, n);
+      packHolds.delete(sab);
+      reuseIfIdle(sab);
+    };
+    return { bytes, written };
   };
 
   source.adviseSequential();
@@ -413,12 +436,11 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         if (s.sealed) {
           const r = await s.sealed;
           if (!writer.has(s.chunk.id)) {
-            const sab = w.sab!;
             if (r.sealed) {
               await writer.add(BlobType.data, r.compression, s.chunk.id, r.sealed, r.rawLength);
             } else {
-              hold(sab);
-              await writer.add(BlobType.data, r.compression, s.chunk.id, Buffer.from(sab, s.offset, r.storedLength), r.rawLength, () => release(sab));
+              const { bytes, written } = storedInPlace(w.sab!, s.offset, r.storedLength);
+              await writer.add(BlobType.data, r.compression, s.chunk.id, bytes, r.rawLength, written);
             }
             bytesNew += s.length;
           }
@@ -460,7 +482,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         b = e;
       }
 
-      if (w.sab) release(w.sab);
+      if (w.sab) committed(w.sab);
       if (pass.reportProgress) {
         for (const [, l] of w.runs) bytesDone += l;
         for (const [, l] of w.holes) bytesDone += l;
