@@ -15,6 +15,7 @@ import { describeSources, readSettings, updateSettings, withCatalog } from './co
 import { changeDemoDisk, createDemoDisk } from './demo-disk.js';
 import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { JobQueue } from './jobs.js';
+import { WarmRepositories } from './warm-repositories.js';
 import { assertTrackable, SourceTrackers } from './trackers.js';
 import { assertSchedule, Scheduler, systemClock, type ScheduleClock, type ScheduledSource } from './scheduler.js';
 import {
@@ -54,6 +55,8 @@ export interface Agent {
   readonly scheduler: Scheduler;
   /** The live trackers of the sources with tracking on. */
   readonly trackers: SourceTrackers;
+  /** Repository memos and compute pools kept warm between jobs. */
+  readonly warm: WarmRepositories;
   onEvent(listener: (e: AgentEvent) => void): () => void;
   close(): Promise<void>;
 }
@@ -109,7 +112,9 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
   const { stateDir } = options;
   const defaultRepository = path.resolve(options.defaultRepository ?? path.join(stateDir, 'repository'));
   const password = options.password ?? (() => process.env.STRATA_PASSWORD ?? null);
-  const ctx: AgentContext = { stateDir, password };
+  // Repository memos and compute pools kept between jobs (warm-repositories.ts), stopped on close.
+  const warm = new WarmRepositories();
+  const ctx: AgentContext = { stateDir, password, warm };
   // Jobs a crashed agent left "running" are marked failed before this one lists any.
   const catalog = await Catalog.open(path.join(stateDir, 'catalog.sqlite'));
   try {
@@ -351,6 +356,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
       return { jobId };
     },
     'jobs:list': () => allJobs(),
+    'jobs:wait': ({ jobId, timeoutMs }) => jobs.wait(jobId, timeoutMs),
     'jobs:cancel': async ({ jobId }) => jobs.cancel(jobId),
   };
 
@@ -364,6 +370,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
     jobs,
     scheduler,
     trackers,
+    warm,
     onEvent: (listener) => {
       listeners.add(listener);
       return () => listeners.delete(listener);
@@ -372,6 +379,7 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
       scheduler.stop();
       await jobs.close();
       await trackers.closeAll();
+      await warm.close();
       unsubscribeJobs();
     },
   };

@@ -3,7 +3,7 @@
 // frozen. The restored image must pass e2fsck and hold every file closed before the backup began
 // byte for byte (issue 7 part 5).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TrackedChanges } from '../agent-core/engine/backup.js';
@@ -131,6 +131,32 @@ describe('a mounted filesystem backed up while it is written', () => {
     expect(second.bytesRead - second.converged!.rereadBytes).toBeLessThan(second.validBytes);
 
     expectClosedFilesIn(await restoredFiles(second.id, 'second.img'));
+  });
+
+  it('copies an image file that is mounted through a loop device through that device, converged, under the file’s name', async () => {
+    const image = scratch.path('disk.img');
+    writer = startWriter(path.join(mnt, 'live'));
+    const summary = await backup(ctx, image, repoDir, { convergence: { maxPasses: 2 } });
+    await stopWriter(writer);
+    expect(summary.sourceName).toBe(realpathSync(image));
+    expect(summary.sourceBytes).toBe(96 * MiB);
+    // Read as the mounted device it is: frozen, tracked and converged, not as a file changing under the reader.
+    expect(summary.converged).toBeDefined();
+    expect(summary.converged!.passes).toBeGreaterThanOrEqual(1);
+    expectClosedFilesIn(await restoredFiles(summary.id, 'restored-file.img'));
+  });
+
+  it('refuses an image file mounted through a loop device that shows only part of it, and stores nothing', async () => {
+    const image = scratch.image('partial.img', 64 * MiB);
+    const partial = scratch.loop(image, { offsetBytes: 1 * MiB });
+    run('mkfs.ext4', ['-q', '-F', partial]);
+    scratch.mount(partial);
+    const before = run('du', ['-sb', repoDir]);
+    await expect(backup(ctx, image, repoDir)).rejects.toMatchObject({
+      code: 'DeviceBusy',
+      message: expect.stringMatching(new RegExp(`is mounted through ${partial} \\(mounted at .*\\), which shows only part of the file; unmount it, or back up ${partial} itself\\.$`)),
+    });
+    expect(run('du', ['-sb', repoDir])).toBe(before);
   });
 
   it('refuses a mounted device when no tracker can start, and stores nothing', async () => {

@@ -9,7 +9,8 @@
 // so the backup is refused with what to do instead.
 import { StrataError, toStrataError } from '../agent-core/api/errors.js';
 import type { Convergence, TrackedChanges } from '../agent-core/engine/backup.js';
-import { withFrozen, type MountedFilesystem } from '../drivers/source/freeze.js';
+import { loopMappingsOf } from '../drivers/source/device-usage.js';
+import { mountedFilesystems, withFrozen, type MountedFilesystem } from '../drivers/source/freeze.js';
 import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { startLiveTracker } from '../drivers/tracker/tracker-supervisor.js';
 import { trackedChangesOf } from './trackers.js';
@@ -30,6 +31,30 @@ export interface ConsistentCopyOptions {
   readonly startTracker?: (devicePath: string) => Promise<LiveTracker>;
   readonly maxPasses?: number;
   readonly frozenBudgetBytes?: number;
+}
+
+/**
+ * An image file that backs a loop device whose filesystems are mounted is a disk in use, written
+ * while it is read: it is copied through that device (the same bytes), consistently, as the device
+ * would be. Returns the device and its mounted filesystems, or null when no mounted loop device
+ * shows the file. A loop device that shows only part of the file (an offset, a size limit), or
+ * several mounted ones, cannot stand for the whole image: refused with DeviceBusy before anything
+ * is written.
+ */
+export async function mountedLoopOf(filePath: string, fileSizeBytes: number): Promise<{ device: string; mounted: MountedFilesystem[] } | null> {
+  const inUse: Array<{ device: string; offsetBytes: number; sizeBytes: number; mounted: MountedFilesystem[] }> = [];
+  for (const m of loopMappingsOf(filePath)) {
+    const mounted = await mountedFilesystems(m.device);
+    if (mounted.length > 0) inUse.push({ ...m, mounted });
+  }
+  if (inUse.length === 0) return null;
+  const where = inUse.map((m) => `${m.device} (mounted at ${m.mounted.map((f) => f.mountPoint).join(', ')})`).join(' and ');
+  if (inUse.length > 1) throw new StrataError('DeviceBusy', `${filePath} is mounted through several loop devices, ${where}; unmount all but one and run the backup again.`);
+  const [only] = inUse;
+  if (only!.offsetBytes !== 0 || only!.sizeBytes !== fileSizeBytes) {
+    throw new StrataError('DeviceBusy', `${filePath} is mounted through ${where}, which shows only part of the file; unmount it, or back up ${only!.device} itself.`);
+  }
+  return { device: only!.device, mounted: only!.mounted };
 }
 
 /** Freezes, switches the tracking epoch, thaws; returns how the engine converges from there. */

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import type { AgentEvent } from '../agent-core/api/contract.js';
 import { StrataError } from '../agent-core/api/errors.js';
-import type { JobResult } from '../agent-core/api/job.js';
+import type { JobId, JobResult } from '../agent-core/api/job.js';
 import { JobQueue, type JobRun } from './jobs.js';
 
 const report: JobResult = { kind: 'verify', report: { snapshots: 0, packs: 0, blobs: 0, bytesRead: 0, problems: [], warnings: [] } };
@@ -113,5 +113,37 @@ describe('JobQueue', () => {
     expect(queue.get(running)?.state).toBe('cancelled');
     expect(queue.get(queued)?.state).toBe('cancelled');
     expect(() => queue.start({ kind: 'verify', repo: '/r', source: null, run: async () => report })).toThrow(StrataError);
+  });
+
+  it('wait answers the finished job, or the job as it is when its timeout passes first', async () => {
+    const queue = new JobQueue();
+    const a = gate();
+    const running = queue.start({ kind: 'verify', repo: '/r', source: null, run: a.run });
+    const queued = queue.start({ kind: 'verify', repo: '/r', source: null, run: async () => report });
+    await a.running;
+    expect(await queue.wait(running, 0)).toMatchObject({ id: running, state: 'running', finishedAt: null });
+    expect(await queue.wait(queued, 0)).toMatchObject({ id: queued, state: 'queued', finishedAt: null });
+    // Parked before the end, woken by it: each waiter gets the job with its result.
+    const waits = [queue.wait(running), queue.wait(running), queue.wait(queued)];
+    a.release();
+    const [first, second, third] = await Promise.all(waits);
+    expect(first).toMatchObject({ state: 'succeeded', result: report });
+    expect(second).toEqual(first);
+    expect(third).toMatchObject({ id: queued, state: 'succeeded', result: report });
+    expect((await queue.wait(running)).finishedAt).not.toBeNull();
+  });
+
+  it('wait wakes for a cancelled job and refuses an unknown one', async () => {
+    const queue = new JobQueue();
+    const a = gate();
+    queue.start({ kind: 'verify', repo: '/r', source: null, run: a.run });
+    const queued = queue.start({ kind: 'verify', repo: '/r', source: null, run: async () => report });
+    await a.running;
+    const waiting = queue.wait(queued);
+    queue.cancel(queued);
+    expect(await waiting).toMatchObject({ state: 'cancelled', error: { code: 'Cancelled' } });
+    await expect(queue.wait('00000000-0000-4000-8000-000000000000' as JobId)).rejects.toMatchObject({ code: 'NotFound' });
+    a.release();
+    await queue.idle();
   });
 });

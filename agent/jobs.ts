@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import type { AgentEvent } from '../agent-core/api/contract.js';
 import { StrataError, toStrataError } from '../agent-core/api/errors.js';
-import type { Job, JobId, JobProgress, JobResult, QueuedJobKind } from '../agent-core/api/job.js';
+import { JOB_WAIT_DEFAULT_MS, JOB_WAIT_MAX_MS, type Job, type JobId, type JobProgress, type JobResult, type QueuedJobKind } from '../agent-core/api/job.js';
 import type { JobState } from '../agent-core/api/snapshot.js';
 import { rateAndEta, type Progress } from '../agent-core/engine/progress.js';
 
@@ -34,6 +34,8 @@ interface Entry {
   request: JobRequest;
   controller: AbortController;
   lastEmitMs: number;
+  /** Callers of wait() parked until the job ends. */
+  waiters: Set<() => void>;
 }
 
 export class JobQueue {
@@ -64,6 +66,7 @@ export class JobQueue {
       request,
       controller: new AbortController(),
       lastEmitMs: 0,
+      waiters: new Set(),
     };
     this.entries.set(id, entry);
     const key = path.resolve(request.repo);
@@ -83,6 +86,28 @@ export class JobQueue {
   get(id: JobId): Job | undefined {
     const entry = this.entries.get(id);
     return entry ? structuredClone(entry.job) : undefined;
+  }
+
+  /**
+   * Resolves with the job once it has ended, or after `timeoutMs` with the job as it is then (still
+   * queued or running): a long poll, so a client over plain HTTP needs no event stream to learn the
+   * end. The job has ended, with its result or error, exactly when its `finishedAt` is set.
+   */
+  async wait(id: JobId, timeoutMs: number = JOB_WAIT_DEFAULT_MS): Promise<Job> {
+    const entry = this.entries.get(id);
+    if (!entry) throw new StrataError('NotFound', `No job ${id} in this agent (it never ran here, or finished long ago); list them with jobs:list.`);
+    if (entry.job.finishedAt === null) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          entry.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, Math.min(Math.max(0, timeoutMs), JOB_WAIT_MAX_MS));
+        entry.waiters.add(done);
+      });
+    }
+    return structuredClone(entry.job);
   }
 
   /** A queued job is cancelled at once; a running one is asked to stop and ends at its next checkpoint. */
@@ -150,6 +175,7 @@ export class JobQueue {
     job.finishedAt = new Date().toISOString();
     job.error = error ? error.toPayload() : null;
     job.result = result;
+    for (const wake of [...entry.waiters]) wake();
     this.emit({
       event: 'jobs:finished',
       payload: { jobId: job.id, state, ...(error ? { error: error.toPayload() } : {}), ...(result ? { result } : {}) },

@@ -21,9 +21,11 @@ import { snapshotsToForget } from '../agent-core/engine/retention.js';
 import { differingExtents, storedExtents } from '../agent-core/engine/snapshot-diff.js';
 import { alignExtents, totalBytes } from '../agent-core/extents.js';
 import type { Manifest } from '../agent-core/repo/manifest.js';
+import type { BlockCompute } from '../agent-core/engine/compute.js';
 import { WorkerPool } from '../drivers/compute/worker-pool.js';
 import { mountedFilesystems } from '../drivers/source/freeze.js';
-import { startConsistentCopy, type ConsistentCopy, type ConsistentCopyOptions } from './consistent-copy.js';
+import { mountedLoopOf, startConsistentCopy, type ConsistentCopy, type ConsistentCopyOptions } from './consistent-copy.js';
+import type { ComputeLease, WarmRepositories } from './warm-repositories.js';
 import { checkTarget } from '../drivers/source/check-target.js';
 import { mapDisk } from '../drivers/disk/map-disk.js';
 import { openSource } from '../drivers/source/open-source.js';
@@ -46,6 +48,8 @@ export interface AgentContext {
   readonly signal?: AbortSignal;
   /** The agent queue's id of the job this operation runs as, recorded with its catalog row. */
   readonly jobUuid?: string;
+  /** The agent's memos and compute pools kept between jobs; absent in the CLI, which starts cold each run. */
+  readonly warm?: WarmRepositories;
 }
 
 export { defaultStateDir } from './state-dir.js';
@@ -83,11 +87,27 @@ async function asJob<T>(
 }
 
 async function openRepository(ctx: AgentContext, repoPath: string): Promise<Repository> {
-  return Repository.open(new LocalDirBackend(repoPath), ctx.password);
+  return ctx.warm ? ctx.warm.open(repoPath, ctx.password) : Repository.open(new LocalDirBackend(repoPath), ctx.password);
 }
 
-function computeFor(repo: Repository): WorkerPool {
-  return new WorkerPool(repo.keys, { blockSizeBytes: repo.config.blockSizeBytes, zstdLevel: repo.config.zstdLevel });
+/** The agent's warm pool of this repository, or (in the CLI) a new one stopped after the operation. */
+function computeFor(ctx: AgentContext, repo: Repository): ComputeLease {
+  if (ctx.warm) return ctx.warm.compute(repo);
+  const pool = new WorkerPool(repo.keys, { blockSizeBytes: repo.config.blockSizeBytes, zstdLevel: repo.config.zstdLevel });
+  return { compute: pool, release: () => pool.close() };
+}
+
+/** Runs fn with a compute pool; only an operation that succeeded hands a warm pool back for reuse. */
+async function withCompute<T>(ctx: AgentContext, repo: Repository, fn: (compute: BlockCompute) => Promise<T>): Promise<T> {
+  const lease = computeFor(ctx, repo);
+  let ok = false;
+  try {
+    const result = await fn(lease.compute);
+    ok = true;
+    return result;
+  } finally {
+    await lease.release(ok);
+  }
 }
 
 export async function initRepository(repoPath: string, options: { encryption: 'none' | 'aes-256-gcm'; password: string | null; fullEvery?: number }) {
@@ -198,18 +218,28 @@ export interface BackupOptions {
 
 export async function backup(ctx: AgentContext, sourcePath: string, repoPath: string, options: BackupOptions = {}) {
   // Everything that can refuse the input happens before the repository is touched.
-  const source = await openSource(sourcePath);
+  let source = await openSource(sourcePath);
+  const nameKind = source.kind;
   try {
+    // An image file mounted through a loop device is a disk in use: it is read through that device.
+    let devicePath = sourcePath;
+    const loop = source.kind === 'file' ? await mountedLoopOf(sourcePath, source.sizeBytes) : null;
+    if (loop) {
+      const device = await openSource(loop.device);
+      await source.close();
+      source = device;
+      devicePath = loop.device;
+    }
     let { layout, validExtents } = await mapDisk(source);
     // A device with mounted filesystems is copied consistently (consistent-copy.ts); image files and
     // unmounted devices are read as they are.
-    const mounted = source.kind === 'block-device' ? await mountedFilesystems(sourcePath) : [];
+    const mounted = source.kind === 'block-device' ? await mountedFilesystems(devicePath) : [];
     const repo = await openRepository(ctx, repoPath);
-    const sourceName = await sourceNameOf(sourcePath, source.kind);
-    // Started now, so the workers load their modules while the catalog and the lock are opened.
-    const compute = computeFor(repo);
-    try {
-      return await withCatalog(ctx, async (catalog) => {
+    const sourceName = await sourceNameOf(sourcePath, nameKind);
+    // Started now, so the workers load their modules while the catalog and the lock are opened
+    // (in the agent, usually the warm pool of the previous job).
+    return await withCompute(ctx, repo, (compute) =>
+      withCatalog(ctx, async (catalog) => {
         const snapshots = await syncCatalog(catalog, repo);
         const sourceId = repo.sourceId(sourceName);
         const latest = snapshots.filter((s) => s.sourceId === sourceId).at(-1) ?? null;
@@ -228,7 +258,7 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
             await repo.loadIndex();
             let tracked: TrackedChanges | null;
             if (mounted.length > 0) {
-              copy = await startConsistentCopy(sourcePath, mounted, { takeChanges: options.takeChanges, onWarning: warn, ...options.convergence });
+              copy = await startConsistentCopy(devicePath, mounted, { takeChanges: options.takeChanges, onWarning: warn, ...options.convergence });
               tracked = copy.initial;
               // Mapped again after the freeze flushed the filesystems: blocks allocated before it are
               // in this map, blocks allocated after it are in the tracker's next epoch.
@@ -261,10 +291,8 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
             await lock.release();
           }
         });
-      });
-    } finally {
-      await compute.close();
-    }
+      }),
+    );
   } finally {
     await source.close();
   }
@@ -340,7 +368,9 @@ export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: 
       asJob(ctx, catalog, 'restore', repo.id, manifest.summary.sourceName, async () => {
         const target = await openTarget(targetPath, { sizeBytes: manifest.summary.sourceBytes, force: options.force ?? false });
         let targetOpen = true;
-        const compute = computeFor(repo);
+        const lease = computeFor(ctx, repo);
+        const { compute } = lease;
+        let ok = false;
         try {
           const progress = {
             ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}),
@@ -350,6 +380,7 @@ export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: 
           targetOpen = false;
           await target.close();
           if (options.verify === false) {
+            ok = true;
             return { snapshot: snapshotId, target: targetPath, bytesWritten: r.bytesWritten, durationMs: r.durationMs, verification: null };
           }
           // runRestore synced the target; dropping its cached pages makes the read-back come from the
@@ -372,6 +403,7 @@ export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: 
               `The restored ${targetPath} differs from snapshot ${snapshotId.slice(0, 12)} in ${v.mismatches} block(s), the first at byte ${v.firstMismatchBytes}; do not use it, run \`strata verify --read-data\` to check the repository, then restore again.`,
             );
           }
+          ok = true;
           return {
             snapshot: snapshotId,
             target: targetPath,
@@ -380,7 +412,7 @@ export async function restore(ctx: AgentContext, snapshotRef: string, repoPath: 
             verification: { blocksChecked: v.blocksChecked, bytesRead: v.bytesRead, mismatches: v.mismatches, durationMs: v.durationMs },
           };
         } finally {
-          await compute.close();
+          await lease.release(ok);
           if (targetOpen) await target.close();
         }
       }),
@@ -395,11 +427,9 @@ export async function verify(ctx: AgentContext, repoPath: string, options: { rea
   return withCatalog(ctx, (catalog) =>
     asJob(ctx, catalog, 'verify', repo.id, null, async () => {
       const lock = await repo.lock(false, 'strata verify', LOCK_WAIT_MS);
-      const compute = computeFor(repo);
       try {
-        return await runVerify({ repo, compute, readData: options.readData ?? false, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) });
+        return await withCompute(ctx, repo, (compute) => runVerify({ repo, compute, readData: options.readData ?? false, ...(ctx.onProgress ? { onProgress: ctx.onProgress } : {}) }));
       } finally {
-        await compute.close();
         await lock.release();
       }
     }),

@@ -11,11 +11,16 @@ import { withMount } from './loop-mount.mjs';
 const PIECE_BYTES = 4096;
 const LARGE_FILE_BYTES = 1024 * 1024;
 
-/** `imagePath`: an image file, or a block device holding one (mounted as it is, not through a loop). */
-export function changeImage({ imagePath, usedBytes, fraction = 0.01, mountName = 'change' }) {
+/**
+ * `imagePath`: an image file, or a block device holding one (mounted as it is, not through a loop).
+ * `variant` seeds another change of the same kind and size (the same seed again would mostly
+ * rewrite the same bytes, which changes nothing a block-level backup can see).
+ */
+export function changeImage({ imagePath, usedBytes, fraction = 0.01, mountName = 'change', variant }) {
   const budgetBytes = Math.round(usedBytes * fraction);
-  const rng = createRng(`${SEED}:change`);
-  const bytes = createByteStream(`${SEED}:change`);
+  const seed = variant === undefined ? `${SEED}:change` : `${SEED}:change:${variant}`;
+  const rng = createRng(seed);
+  const bytes = createByteStream(seed);
   return withMount(imagePath, mountName, {}, (root) => {
     const files = listFiles(root);
     const change = {

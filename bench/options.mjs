@@ -5,7 +5,8 @@ import { TOOLS } from './rows.mjs';
 const USAGE = `usage: npm run bench -- [--size-mib N] [--only TOOL[,TOOL]] [--rebuild] [--strata PATH]
   --size-mib N    image size in MiB (default 1024; 128 makes a quick smoke run)
   --only TOOLS    measure only these of: ${Object.keys(TOOLS).join(', ')} (repeatable or comma-separated);
-                  tracked is Strata's tracked incremental through an agent (a loop device, run last), not part of strata
+                  tracked is Strata's tracked incremental through an agent (a loop device, run last), not part of strata;
+                  it times an API client's backup and a CLI's (tracked-cli is that second row, selected with tracked)
   --rebuild       build the image again even if a cached one matches
   --strata PATH   the Strata launcher to measure (default bin/strata of this checkout)`;
 

@@ -3,8 +3,11 @@
 export const TOOLS = {
   strata: 'Strata',
   'strata-verified': 'Strata, restore read back and verified (its default)',
-  // Its own phase after the others (bench/tracked.mjs): a tracked loop device backed up through the agent.
-  tracked: 'Strata, tracked (agent)',
+  // Its own phase after the others (bench/tracked.mjs): a tracked loop device backed up through the
+  // agent, timed twice: as a connected client of the agent's API asks for it (the product's path),
+  // and as a fresh `strata backup` process that forwards to the agent (selected with `tracked`).
+  tracked: 'Strata, tracked: API client → agent job',
+  'tracked-cli': 'Strata, tracked: strata backup CLI → agent',
   partclone: 'partclone | zstd -3',
   zstd: 'zstd -T0 -3 (raw image)',
   restic: 'restic --stdin',

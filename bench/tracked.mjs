@@ -1,8 +1,11 @@
 // The tracked incremental (issue 7): a copy of the bench image on a loop device that a running agent
 // tracks (`strata track add`), backed up once untimed, changed by about 1 % through a mount of the
 // device, unmounted, and backed up again through the agent, timed: its tracker says which blocks were
-// written, so the backup reads those instead of every valid block. Everything it sets up (agent,
-// loop device, scratch copy) is undone in `finally`, and by a watcher if the bench is killed.
+// written, so the backup reads those instead of every valid block. Timed twice, each after its own
+// 1 % change: first as the product runs it (a client already connected to the agent asks over its
+// HTTP API and long-polls the end: bench/agent-backup.mjs), then as `strata backup` from a shell does
+// (a fresh CLI process that forwards to the agent). Everything it sets up (agent, loop device,
+// scratch copy) is undone in `finally`, and by a watcher if the bench is killed.
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -13,7 +16,9 @@ import { failedRow, measuredRow, skippedRow } from './rows.mjs';
 import { describeFailure, duBytes, run, settleCache, timed } from './shell.mjs';
 
 const TOOL = 'tracked';
+const CLI_TOOL = 'tracked-cli';
 const PHASE = 'incremental';
+const AGENT_CLIENT = path.join(import.meta.dirname, 'agent-backup.mjs');
 const AGENT_READY_MS = 30_000;
 const AGENT_STOP_MS = 15_000;
 const POLL_MS = 50;
@@ -21,7 +26,8 @@ const POLL_MS = 50;
 const sleep = (ms) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 
 /**
- * Runs the phase and returns its row; a failure becomes a failed row naming the step that failed.
+ * Runs the phase and returns its two rows, `{agent, cli}`; a failure becomes a failed row naming the
+ * step that failed (and the row not reached says so).
  * `usedBytes` sizes the change as the main change phase does; `pristinePath` is the image the device
  * starts as (a byte copy of it), so it is the "before" of the differing-blocks count.
  */
@@ -33,8 +39,9 @@ export function trackedIncremental(ctx, { bin, pristinePath, usedBytes, log }) {
   const cleanups = [];
   let step = 'setup';
   let row;
+  let cliRow;
   try {
-    if (!existsSync(bin)) return skippedRow(TOOL, PHASE, `${bin} is missing`);
+    if (!existsSync(bin)) return { agent: skippedRow(TOOL, PHASE, `${bin} is missing`), cli: skippedRow(CLI_TOOL, PHASE, `${bin} is missing`) };
     step = 'clearing an earlier run';
     detachLoopsBelow(dir);
     rmSync(dir, { recursive: true, force: true });
@@ -76,10 +83,24 @@ export function trackedIncremental(ctx, { bin, pristinePath, usedBytes, log }) {
     change.differingBlockBytes = differingBlockBytes(pristinePath, device);
     log(`  tracked: wrote ${change.changedBytes} bytes; ${change.differingBlockBytes} bytes of 4 KiB blocks differ on ${device}`);
 
-    step = 'the timed backup';
-    row = timedBackup(ctx, { bin, device, repo, stateDir, agent, imagePath, change });
+    step = 'the timed backup through the API';
+    row = timedAgentBackup(ctx, { device, repo, stateDir, agent, imagePath, change });
+
+    // The CLI's row needs a change of its own: its "before" is the device as the row above left it.
+    step = 'copying the device for the second change';
+    const before = path.join(dir, 'before-cli.img');
+    run('cp', ['--sparse=always', device, before]);
+    step = 'changing another 1 % through a mount of the device';
+    const cliChange = changeImage({ imagePath: device, usedBytes, mountName: 'tracked-change-cli', variant: 'cli' });
+    step = 'counting differing blocks of the second change';
+    cliChange.differingBlockBytes = differingBlockBytes(before, device);
+    rmSync(before, { force: true });
+    log(`  tracked (CLI): wrote ${cliChange.changedBytes} bytes; ${cliChange.differingBlockBytes} bytes of 4 KiB blocks differ on ${device}`);
+    step = 'the timed backup through the CLI';
+    cliRow = timedCliBackup(ctx, { bin, device, repo, stateDir, agent, imagePath, change: cliChange });
   } catch (error) {
-    row = failedRow(TOOL, PHASE, `${step}: ${error.message}`);
+    if (row === undefined) row = failedRow(TOOL, PHASE, `${step}: ${error.message}`);
+    else cliRow = failedRow(CLI_TOOL, PHASE, `${step}: ${error.message}`);
   } finally {
     const failures = [];
     for (const undo of cleanups.reverse()) {
@@ -91,24 +112,70 @@ export function trackedIncremental(ctx, { bin, pristinePath, usedBytes, log }) {
     }
     if (failures.length) {
       const note = `cleanup: ${failures.join('; ')}`;
-      if (row?.error) row.error += `; ${note}`;
-      else if (row) row.warning = [row.warning, note].filter(Boolean).join('; ');
+      for (const r of [row, cliRow].filter(Boolean)) {
+        if (r.error) r.error += `; ${note}`;
+        else r.warning = [r.warning, note].filter(Boolean).join('; ');
+      }
     }
   }
+  cliRow ??= row.error ? skippedRow(CLI_TOOL, PHASE, 'the row through the API failed first') : failedRow(CLI_TOOL, PHASE, 'not reached');
+  return { agent: row, cli: cliRow };
+}
+
+/**
+ * The product's path: a connected client's `jobs:start-backup` until `jobs:wait` answers the ended
+ * job and `sync -f REPO` returns, timed inside bench/agent-backup.mjs after its connection is open.
+ */
+function timedAgentBackup(ctx, { device, repo, stateDir, agent, imagePath, change }) {
+  const beforeBytes = duBytes(repo);
+  const r = run(process.execPath, [AGENT_CLIENT, stateDir, device, repo, String(agent.pid), ctx.coldCache ? '1' : '0', imagePath, repo], { allowFail: true });
+  if (r.status !== 0) return failedRow(TOOL, PHASE, `bench/agent-backup.mjs: ${describeFailure(r)}`);
+  const out = lastJson(r.stdout, (o) => o.job !== undefined);
+  if (!out) return failedRow(TOOL, PHASE, 'bench/agent-backup.mjs printed no result');
+  if (!out.syncOk) return failedRow(TOOL, PHASE, `sync -f ${repo} failed`);
+  if (out.job.state !== 'succeeded') return failedRow(TOOL, PHASE, `the job ended ${out.job.state}: ${out.job.error?.message ?? 'no error'}`);
+  const summary = out.job.result.snapshot;
+  const liveIncremental = summary.tracker === 'live' && summary.mode === 'incremental';
+  const row = {
+    tool: TOOL,
+    phase: PHASE,
+    wallMs: Math.round(out.wallMs),
+    diskReadBytes: out.agentReadBytes,
+    peakRssBytes: out.agentPeakRssBytes,
+    readBytes: summary.bytesRead,
+    storedBytes: duBytes(repo) - beforeBytes,
+    note: [
+      `mode ${summary.mode}, tracker ${summary.tracker}, job durationMs ${summary.durationMs} (the agent's runBackup alone)`,
+      `wall: jobs:start-backup → jobs:wait answers the ended job (${Math.round(out.untilFinishedMs)} ms) → sync -f`,
+      "disk read: the agent's; peak RSS: the agent's since it started",
+    ].join('; '),
+    summary,
+    device,
+    jobMs: summary.durationMs,
+    changedBytes: change.changedBytes,
+    differingBlockBytes: change.differingBlockBytes,
+    liveIncremental,
+  };
+  if (!liveIncremental) row.warning = notLive(summary);
   return row;
 }
 
-function timedBackup(ctx, { bin, device, repo, stateDir, agent, imagePath, change }) {
+function notLive(summary) {
+  return `NOT a live incremental (mode ${summary.mode}, tracker ${summary.tracker}${summary.modeReason ? `: ${summary.modeReason}` : ''}); its ratios are not computed`;
+}
+
+/** What a user at a shell waits for: `strata backup DEVICE --state-dir` (node starts, finds the agent, forwards). */
+function timedCliBackup(ctx, { bin, device, repo, stateDir, agent, imagePath, change }) {
   const beforeBytes = duBytes(repo);
   settleCache(ctx.coldCache, [imagePath, repo]);
   const agentReadBefore = processReadBytes(agent.pid);
   const t = timed({ cmd: 'sh', args: [bin, 'backup', device, '--repo', repo, '--state-dir', stateDir, '--json'], outputPath: repo, statsPath: ctx.statsPath });
   const agentReadBytes = agentReadBefore === undefined ? undefined : processReadBytes(agent.pid) - agentReadBefore;
-  if (!t.ok) return failedRow(TOOL, PHASE, `the timed backup: ${t.failure}`);
+  if (!t.ok) return failedRow(CLI_TOOL, PHASE, `the timed backup: ${t.failure}`);
   const summary = lastJson(t.stdout, (o) => o.type === 'summary');
-  if (!summary) return failedRow(TOOL, PHASE, 'the timed backup printed no {type:"summary"} line');
+  if (!summary) return failedRow(CLI_TOOL, PHASE, 'the timed backup printed no {type:"summary"} line');
   const liveIncremental = summary.tracker === 'live' && summary.mode === 'incremental';
-  const row = measuredRow(TOOL, PHASE, t, {
+  const row = measuredRow(CLI_TOOL, PHASE, t, {
     readBytes: summary.bytesRead,
     storedBytes: duBytes(repo) - beforeBytes,
     note: [
@@ -123,7 +190,7 @@ function timedBackup(ctx, { bin, device, repo, stateDir, agent, imagePath, chang
     liveIncremental,
   });
   if (agentReadBytes !== undefined && row.diskReadBytes !== undefined) row.diskReadBytes += agentReadBytes;
-  if (!liveIncremental) row.warning = `NOT a live incremental (mode ${summary.mode}, tracker ${summary.tracker}${summary.modeReason ? `: ${summary.modeReason}` : ''}); its ratios are not computed`;
+  if (!liveIncremental) row.warning = notLive(summary);
   return row;
 }
 

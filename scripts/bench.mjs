@@ -44,7 +44,7 @@ function createRun(options) {
 
   const rows = [];
   const measure = (tool, phase, fn) => {
-    if (!options.only.has(tool.replace(/-verified$/, ''))) return;
+    if (!options.only.has(tool.replace(/-(verified|cli)$/, ''))) return;
     let row;
     try {
       // The full reason is printed once (above and in the report's headline); rows point to it.
@@ -121,10 +121,13 @@ function restores(r) {
 function trackedPhase(r) {
   if (!r.options.only.has('tracked')) return;
   log('tracked incremental (a loop device tracked by a running agent)');
+  let rows;
   r.measure('tracked', 'incremental', () => {
     if (r.strataBlocked) return skippedRow('tracked', 'incremental', 'Strata CLI not ready, see above');
-    return trackedIncremental(r.ctx, { bin: r.strataBin, pristinePath: r.pristinePath, usedBytes: r.image.usedBytes, log });
+    rows = trackedIncremental(r.ctx, { bin: r.strataBin, pristinePath: r.pristinePath, usedBytes: r.image.usedBytes, log });
+    return rows.agent;
   });
+  r.measure('tracked-cli', 'incremental', () => rows?.cli ?? skippedRow('tracked-cli', 'incremental', 'the tracked phase did not run'));
 }
 
 function writeReport(r, { argv, startedAt, startMs, loadAverage, change }) {

@@ -15,7 +15,7 @@ import { DiskLayoutSchema } from './disk-layout.js';
 import { DiskMapSchema, ExtentListSchema } from './extents.js';
 import { ErrorPayloadSchema } from './error-schema.js';
 import type { ErrorPayload } from './errors.js';
-import { JobFinishedSchema, JobIdSchema, JobProgressSchema, JobSchema } from './job.js';
+import { JOB_WAIT_MAX_MS, JobFinishedSchema, JobIdSchema, JobProgressSchema, JobSchema } from './job.js';
 import { SnapshotSummarySchema } from './snapshot.js';
 
 /** Bumped on any change a client of the previous version would misread (agent:hello returns it). */
@@ -137,6 +137,14 @@ export const CALLS = {
   'jobs:list': {
     input: z.strictObject({}),
     output: z.array(JobSchema),
+  },
+  'jobs:wait': {
+    /**
+     * A long poll: answers the Job once it has ended (finishedAt set, with its result or error), or
+     * after timeoutMs (default 30 s, at most 300 s) with the job still queued or running; ask again.
+     */
+    input: z.strictObject({ jobId: JobIdSchema, timeoutMs: z.number().int().min(0).max(JOB_WAIT_MAX_MS).optional() }),
+    output: JobSchema,
   },
   'jobs:cancel': {
     input: z.strictObject({ jobId: JobIdSchema }),

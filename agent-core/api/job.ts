@@ -8,6 +8,10 @@ import { JobStateSchema, SnapshotSummarySchema } from './snapshot.js';
 export const JobIdSchema = z.uuid().brand<'JobId'>();
 export type JobId = z.infer<typeof JobIdSchema>;
 
+/** jobs:wait's long poll when the caller names no timeout, and the longest it may ask for. */
+export const JOB_WAIT_DEFAULT_MS = 30_000;
+export const JOB_WAIT_MAX_MS = 300_000;
+
 export const QueuedJobKindSchema = z.enum(['backup', 'restore', 'verify']);
 export type QueuedJobKind = z.infer<typeof QueuedJobKindSchema>;
 

@@ -6,17 +6,31 @@ import { decodeMapPage, type MapExtent } from '../repo/map-page.js';
 import type { Manifest } from '../repo/manifest.js';
 import type { Repository } from '../repo/repository.js';
 
+/** Map pages read at a time: each is a small read of its own, and on a cold cache they wait on the disk. */
+const PAGES_IN_FLIGHT = 16;
+
 /** Loads every extent of a snapshot, in disk order. */
 export async function loadExtents(repo: Repository, manifest: Manifest): Promise<MapExtent[]> {
   const out: MapExtent[] = [];
-  for (const [start, length, id] of manifest.pages) {
-    const page = decodeMapPage(await repo.readBlob(id, BlobType.map), `Map page ${id}`);
-    if (page.startBytes !== start || page.lengthBytes !== length) {
-      throw new StrataError('Corrupt', `Map page ${id} covers a different span than its snapshot says; the repository is damaged.`);
-    }
-    for (const e of page.extents) out.push(e);
+  const pages = manifest.pages;
+  for (let first = 0; first < pages.length; first += PAGES_IN_FLIGHT) {
+    const batch = pages.slice(first, first + PAGES_IN_FLIGHT);
+    const blobs = await Promise.all(batch.map(([, , id]) => repo.readBlob(id, BlobType.map)));
+    batch.forEach(([start, length, id], i) => {
+      const page = decodeMapPage(blobs[i]!, `Map page ${id}`);
+      if (page.startBytes !== start || page.lengthBytes !== length) {
+        throw new StrataError('Corrupt', `Map page ${id} covers a different span than its snapshot says; the repository is damaged.`);
+      }
+      for (const e of page.extents) out.push(e);
+    });
   }
   return out;
+}
+
+/** A digests blob a window needs that no earlier window started to load. */
+interface Missing {
+  readonly blobId: string;
+  readonly settle: { resolve(b: Buffer): void; reject(err: unknown): void };
 }
 
 export interface WindowParent {
@@ -28,7 +42,8 @@ export interface WindowParent {
 
 export class ParentView {
   private cursor = 0;
-  private readonly digestCache = new Map<string, Buffer>();
+  /** Loads started or done, so windows in flight that share a chunk read its digests once. */
+  private readonly digestCache = new Map<string, Promise<Buffer>>();
 
   constructor(
     private readonly repo: Repository,
@@ -36,15 +51,30 @@ export class ParentView {
     private readonly blockSizeBytes: number,
   ) {}
 
-  private async chunkDigests(chunkId: string): Promise<Buffer> {
+  /** The chunk's digests: loaded or being loaded, else queued on `missing` for loadMissing. */
+  private chunkDigests(chunkId: string, missing: Missing[]): Promise<Buffer> {
     let d = this.digestCache.get(chunkId);
     if (!d) {
-      d = await this.repo.readBlob(this.repo.digestsBlobId(chunkId), BlobType.digests);
+      let settle!: Missing['settle'];
+      d = new Promise<Buffer>((resolve, reject) => (settle = { resolve, reject }));
+      missing.push({ blobId: this.repo.digestsBlobId(chunkId), settle });
       // Windows move forward, so only recently used chunks come back; keep the cache small.
       if (this.digestCache.size >= 4096) this.digestCache.delete(this.digestCache.keys().next().value!);
       this.digestCache.set(chunkId, d);
     }
     return d;
+  }
+
+  /** Reads a window's missing digests blobs together (one open per pack, repository.ts readBlobs). */
+  private loadMissing(missing: readonly Missing[]): void {
+    if (missing.length === 0) return;
+    this.repo.readBlobs(
+      missing.map((m) => m.blobId),
+      BlobType.digests,
+    ).then(
+      (blobs) => missing.forEach((m, i) => m.settle.resolve(blobs[i]!)),
+      (err: unknown) => missing.forEach((m) => m.settle.reject(err)),
+    );
   }
 
   /**
@@ -59,6 +89,10 @@ export class ParentView {
     const extentOf = new Int32Array(blocks).fill(-1);
     const endBytes = startBytes + blocks * bs;
     while (this.cursor < this.extents.length && this.extents[this.cursor]!.startBytes + this.extents[this.cursor]!.lengthBytes <= startBytes) this.cursor++;
+    // The window's digests blobs are loaded side by side: on a cold cache each is a small read of
+    // its own, and one after another they would wait out each other's latency.
+    const copies: Promise<void>[] = [];
+    const missing: Missing[] = [];
     for (let i = this.cursor; i < this.extents.length; i++) {
       const e = this.extents[i]!;
       if (e.startBytes >= endBytes) break;
@@ -69,14 +103,19 @@ export class ParentView {
       const blockCount = Math.ceil((to - from) / bs);
       extentOf.fill(i, firstBlock, firstBlock + blockCount);
       if (onlyRuns && !onlyRuns.some(([o, l]) => o < to - startBytes && o + l > from - startBytes)) continue;
-      const chunk = await this.chunkDigests(e.chunkId!);
       const chunkBlock = (e.offsetInChunkBytes! + (from - e.startBytes)) / bs;
-      const src = chunk.subarray(chunkBlock * STORED_DIGEST_BYTES, (chunkBlock + blockCount) * STORED_DIGEST_BYTES);
-      if (src.length !== blockCount * STORED_DIGEST_BYTES) {
-        throw new StrataError('Corrupt', `The digests of chunk ${e.chunkId} are shorter than its extents need; the repository is damaged.`);
-      }
-      src.copy(digests, firstBlock * STORED_DIGEST_BYTES);
+      copies.push(
+        this.chunkDigests(e.chunkId!, missing).then((chunk) => {
+          const src = chunk.subarray(chunkBlock * STORED_DIGEST_BYTES, (chunkBlock + blockCount) * STORED_DIGEST_BYTES);
+          if (src.length !== blockCount * STORED_DIGEST_BYTES) {
+            throw new StrataError('Corrupt', `The digests of chunk ${e.chunkId} are shorter than its extents need; the repository is damaged.`);
+          }
+          src.copy(digests, firstBlock * STORED_DIGEST_BYTES);
+        }),
+      );
     }
+    this.loadMissing(missing);
+    await Promise.all(copies);
     return { digests, extentOf };
   }
 }

@@ -17,6 +17,11 @@ export interface RepoBackend {
   save(type: FileType, name: string, parts: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** Reads a whole file, or lengthBytes at offsetBytes. NotFound if missing. */
   load(type: FileType, name: string, offsetBytes?: number, lengthBytes?: number): Promise<Buffer>;
+  /**
+   * Reads several ranges of one file, as `load` with an offset does for each, opening it once
+   * (optional: callers fall back to one `load` per range).
+   */
+  loadRanges?(type: FileType, name: string, ranges: readonly { readonly offsetBytes: number; readonly lengthBytes: number }[]): Promise<Buffer[]>;
   size(type: FileType, name: string): Promise<number>;
   list(type: FileType): Promise<string[]>;
   /** Removes a file; a missing one is not an error. */

@@ -44,8 +44,36 @@ export interface InitOptions {
   fullEvery?: number;
 }
 
+/**
+ * What a long-lived process (the agent) keeps of one repository between operations, so a job does
+ * not read and decode again what an earlier one did. Index files are named by the SHA-256 of their
+ * bytes and a manifest by an HMAC of its content (docs/FORMAT.md §6, §8): what a name held once it
+ * holds for as long as a file of that name exists. So every load lists the directory again, takes
+ * from here only names it finds there, reads the rest, and forgets names that are gone (another
+ * process may add, merge or remove files between operations). It belongs to one repository's keys;
+ * agent/warm-repositories.ts makes a new one when the config or the keys differ.
+ */
+export class RepositoryMemo {
+  /** Decoded index files by file name. */
+  readonly indexFiles = new Map<string, PackListing[]>();
+  /** Manifest files as stored, by snapshot id; decoded (and authenticated) again at each load. */
+  readonly manifests = new Map<string, Buffer>();
+
+  /** Keeps a manifest, the most recent MEMO_MANIFESTS at most (`latest` loads every one of them once). */
+  keepManifest(id: string, bytes: Buffer): void {
+    this.manifests.delete(id);
+    this.manifests.set(id, bytes);
+    if (this.manifests.size > MEMO_MANIFESTS) this.manifests.delete(this.manifests.keys().next().value!);
+  }
+}
+
+/** Manifests a memo keeps: the parents of the next backups, not the whole history of a long-lived repository. */
+const MEMO_MANIFESTS = 256;
+
 export class Repository {
   readonly index = new MasterIndex();
+  /** Set by a long-lived caller (the agent); null in the CLI, which reads everything each run. */
+  memo: RepositoryMemo | null = null;
 
   private constructor(
     readonly backend: RepoBackend,
@@ -149,11 +177,22 @@ export class Repository {
     return waitMs > 0 ? RepoLock.acquireWaiting(this.backend, exclusive, command, waitMs) : RepoLock.acquire(this.backend, exclusive, command);
   }
 
-  /** Reads every index file into memory. Returns the names read. */
+  /** Reads every index file into memory (those the memo holds from it). Returns the names read. */
   async loadIndex(): Promise<string[]> {
     const names = await this.backend.list('index');
+    const memo = this.memo?.indexFiles;
     for (const name of names) {
-      for (const listing of decodeIndex(this.keys, await this.backend.load('index', name), name)) this.index.add(listing);
+      let listings = memo?.get(name);
+      if (!listings) {
+        listings = decodeIndex(this.keys, await this.backend.load('index', name), name);
+        memo?.set(name, listings);
+      }
+      for (const listing of listings) this.index.add(listing);
+    }
+    // A file merged away or removed by another process: its listings must not outlive it.
+    if (memo) {
+      const present = new Set(names);
+      for (const name of [...memo.keys()]) if (!present.has(name)) memo.delete(name);
     }
     return names;
   }
@@ -181,6 +220,32 @@ export class Repository {
     return this.openBlob(idHex, entry, await this.backend.load('data', entry.packId, entry.offset, entry.storedLength), expected);
   }
 
+  /**
+   * Reads, opens and decompresses several blobs, in the order of `ids`: those in one pack with one
+   * open of it where the backend can (loadRanges), so a window's few small blobs do not each pay for
+   * opening their pack.
+   */
+  async readBlobs(ids: readonly string[], expected: BlobType): Promise<Buffer[]> {
+    const loadRanges = this.backend.loadRanges?.bind(this.backend);
+    if (!loadRanges) return Promise.all(ids.map((id) => this.readBlob(id, expected)));
+    const byPack = new Map<string, { at: number; id: string; entry: IndexedBlob }[]>();
+    ids.forEach((id, at) => {
+      const entry = this.index.get(id);
+      if (!entry) throw new StrataError('NotFound', `Blob ${id} is not in the repository's index; the repository is damaged (run \`strata verify\`).`);
+      const list = byPack.get(entry.packId) ?? [];
+      list.push({ at, id, entry });
+      byPack.set(entry.packId, list);
+    });
+    const out = new Array<Buffer>(ids.length);
+    await Promise.all(
+      [...byPack].map(async ([packId, blobs]) => {
+        const stored = await loadRanges('data', packId, blobs.map((b) => ({ offsetBytes: b.entry.offset, lengthBytes: b.entry.storedLength })));
+        blobs.forEach((b, i) => (out[b.at] = this.openBlob(b.id, b.entry, stored[i]!, expected)));
+      }),
+    );
+    return out;
+  }
+
   openBlob(idHex: string, entry: IndexedBlob, stored: Buffer, expected: BlobType): Buffer {
     if (entry.type !== expected) throw new StrataError('Corrupt', `Blob ${idHex} has type ${entry.type}, expected ${expected}; the repository is damaged.`);
     const plain = unseal(this.keys, stored, blobAad(entry.type, Buffer.from(idHex, 'hex')), `Blob ${idHex} in pack ${entry.packId}`);
@@ -191,18 +256,30 @@ export class Repository {
     return raw;
   }
 
+  /** The snapshots in the repository now; the memo forgets manifests no longer listed (forgotten by anyone). */
   async listSnapshotIds(): Promise<string[]> {
-    return this.backend.list('snapshots');
+    const ids = await this.backend.list('snapshots');
+    const memo = this.memo?.manifests;
+    if (memo) {
+      const present = new Set(ids);
+      for (const id of [...memo.keys()]) if (!present.has(id)) memo.delete(id);
+    }
+    return ids;
   }
 
   async loadManifest(id: string): Promise<Manifest> {
-    return decodeManifest(this.keys, await this.backend.load('snapshots', id), id);
+    const bytes = this.memo?.manifests.get(id) ?? (await this.backend.load('snapshots', id));
+    const manifest = decodeManifest(this.keys, bytes, id);
+    this.memo?.keepManifest(id, bytes);
+    return manifest;
   }
 
   /** Writes a manifest; every blob it names must already be indexed (FORMAT.md, write order). */
   async saveManifest(manifest: Manifest): Promise<{ id: string; sizeBytes: number }> {
     const { id, bytes } = encodeManifest(this.keys, manifest);
     await this.backend.save('snapshots', id, bytes);
+    // Durable now; the next backup of this source loads it as its parent.
+    this.memo?.keepManifest(id, bytes);
     return { id, sizeBytes: bytes.length };
   }
 
@@ -211,6 +288,7 @@ export class Repository {
    * packs until a prune; every other snapshot is complete without it. Needs the exclusive lock.
    */
   async forgetSnapshot(id: string): Promise<void> {
+    this.memo?.manifests.delete(id);
     await this.backend.remove('snapshots', id);
   }
 

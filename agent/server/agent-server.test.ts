@@ -5,7 +5,8 @@ import http from 'node:http';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { API_VERSION } from '../../agent-core/api/contract.js';
+import { API_VERSION, type Reply } from '../../agent-core/api/contract.js';
+import type { Job } from '../../agent-core/api/job.js';
 import { MAX_MESSAGE_BYTES, TOKEN_SUBPROTOCOL_PREFIX, WS_SUBPROTOCOL } from '../../agent-core/api/socket-protocol.js';
 import { EventLog, makeExt4Image, runConsoleSuite, runContractSuite, valueOf, type MakeClient } from '../../test-support/api-contract-suite.js';
 import { Scratch } from '../../test-support/disk.js';
@@ -228,5 +229,23 @@ describe('the agent socket', () => {
       log.close();
       await second.close();
     }
+  });
+
+  it('answers jobs:wait over plain HTTP with the finished job, so a client needs no event stream', async () => {
+    const image = makeExt4Image(scratch, 'wait.img', 32, 6);
+    const repo = scratch.path('repo-wait');
+    const post = async (channel: string, input: unknown) => (await (await call(channel, JSON.stringify(input))).json()) as Reply<unknown>;
+    expect(await post('repository:init', { repo, encryption: 'none' })).toMatchObject({ ok: true });
+    const started = await post('jobs:start-backup', { source: image, repo });
+    const { jobId } = valueOf(started as Reply<{ jobId: string }>);
+    let job = valueOf((await post('jobs:wait', { jobId })) as Reply<Job>);
+    // A long poll may come back before the end (its timeout); the client then asks again.
+    while (job.finishedAt === null) job = valueOf((await post('jobs:wait', { jobId })) as Reply<Job>);
+    expect(job).toMatchObject({ id: jobId, kind: 'backup', state: 'succeeded', error: null, result: { kind: 'backup' } });
+    const snapshots = valueOf((await post('snapshots:list', { repo })) as Reply<{ id: string }[]>);
+    expect(snapshots).toHaveLength(1);
+    expect(job.result?.kind === 'backup' && job.result.snapshot.id).toBe(snapshots[0]!.id);
+    expect(await post('jobs:wait', { jobId: '00000000-0000-4000-8000-000000000000' })).toMatchObject({ ok: false, error: { code: 'NotFound' } });
+    expect(await post('jobs:wait', { jobId, timeoutMs: 300_001 })).toMatchObject({ ok: false, error: { code: 'InvalidInput' } });
   });
 });

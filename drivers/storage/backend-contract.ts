@@ -92,6 +92,24 @@ export function runBackendContract(name: string, makeBackend: () => Promise<Repo
       await expect(backend.load('data', n, 5000, 1)).rejects.toThrow(strataError('Corrupt'));
     });
 
+    it('loadRanges, where offered, reads several ranges of one file as load does each, and refuses as it does', async () => {
+      const backend = await created();
+      if (!backend.loadRanges) return;
+      const bytes = randomBytes(100_000);
+      const n = hexName();
+      await backend.save('data', n, bytes);
+      const ranges = [
+        { offsetBytes: 99_990, lengthBytes: 10 },
+        { offsetBytes: 0, lengthBytes: 10 },
+        { offsetBytes: 12_345, lengthBytes: 54_321 },
+        { offsetBytes: 500, lengthBytes: 0 },
+      ];
+      const got = await backend.loadRanges('data', n, ranges);
+      expect(got.map((b, i) => b.equals(bytes.subarray(ranges[i]!.offsetBytes, ranges[i]!.offsetBytes + ranges[i]!.lengthBytes)))).toEqual([true, true, true, true]);
+      await expect(backend.loadRanges('data', n, [{ offsetBytes: 0, lengthBytes: 10 }, { offsetBytes: 99_995, lengthBytes: 10 }])).rejects.toThrow(strataError('Corrupt'));
+      await expect(backend.loadRanges('data', hexName(), [{ offsetBytes: 0, lengthBytes: 10 }])).rejects.toThrow(strataError('NotFound'));
+    });
+
     it('loading or sizing a missing file is NotFound', async () => {
       const backend = await created();
       for (const type of NAMED_TYPES) {

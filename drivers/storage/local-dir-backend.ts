@@ -82,31 +82,50 @@ export class LocalDirBackend implements RepoBackend {
   }
 
   async load(type: FileType, name: string, offsetBytes?: number, lengthBytes?: number): Promise<Buffer> {
+    if (offsetBytes === undefined) {
+      try {
+        return await readFile(this.fileOf(type, name));
+      } catch (err) {
+        throw this.loadError(err, type, name);
+      }
+    }
+    return (await this.loadRanges(type, name, [{ offsetBytes, lengthBytes: lengthBytes ?? 0 }]))[0]!;
+  }
+
+  async loadRanges(type: FileType, name: string, ranges: readonly { readonly offsetBytes: number; readonly lengthBytes: number }[]): Promise<Buffer[]> {
     const file = this.fileOf(type, name);
     try {
-      if (offsetBytes === undefined) return await readFile(file);
       const fh = await open(file, 'r');
       try {
-        const buf = Buffer.allocUnsafe(lengthBytes ?? 0);
-        let done = 0;
-        while (done < buf.length) {
-          const { bytesRead } = await fh.read(buf, done, buf.length - done, offsetBytes + done);
-          if (bytesRead === 0) break;
-          done += bytesRead;
-        }
-        if (done !== buf.length) {
-          throw new StrataError('Corrupt', `${type} file ${name} is shorter than the index says; the repository is damaged (run \`strata verify\`).`);
-        }
-        return buf;
+        // Side by side: on a cold cache each range is a read of its own.
+        return await Promise.all(
+          ranges.map(async ({ offsetBytes, lengthBytes }) => {
+            const buf = Buffer.allocUnsafe(lengthBytes);
+            let done = 0;
+            while (done < buf.length) {
+              const { bytesRead } = await fh.read(buf, done, buf.length - done, offsetBytes + done);
+              if (bytesRead === 0) break;
+              done += bytesRead;
+            }
+            if (done !== buf.length) {
+              throw new StrataError('Corrupt', `${type} file ${name} is shorter than the index says; the repository is damaged (run \`strata verify\`).`);
+            }
+            return buf;
+          }),
+        );
       } finally {
         await fh.close();
       }
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new StrataError('NotFound', `The repository has no ${type} file ${name}; it may be damaged (run \`strata verify\`).`, { cause: err });
-      }
-      throw toStrataError(err, `Reading ${type} ${name}`);
+      throw this.loadError(err, type, name);
     }
+  }
+
+  private loadError(err: unknown, type: FileType, name: string): StrataError {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      return new StrataError('NotFound', `The repository has no ${type} file ${name}; it may be damaged (run \`strata verify\`).`, { cause: err });
+    }
+    return toStrataError(err, `Reading ${type} ${name}`);
   }
 
   async size(type: FileType, name: string): Promise<number> {
