@@ -11,7 +11,7 @@ import { BlobType, DEFAULTS, ExtentKind, STORED_DIGEST_BYTES } from '../repo/for
 import { encodeMapPage, splitIntoPages, type MapExtent } from '../repo/map-page.js';
 import type { Manifest } from '../repo/manifest.js';
 import type { Repository } from '../repo/repository.js';
-import type { BlockCompute, SealedBlob } from './compute.js';
+import type { BlockCompute, SealedBlob, SealItem } from './compute.js';
 import { loadExtents, ParentView, type WindowParent } from './parent-view.js';
 import type { Progress } from './progress.js';
 import { matchesStoredDigest, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
@@ -23,6 +23,16 @@ export type { Convergence } from './converge.js';
  * backup at the default pack size holds about 35 (five packs of ~7 windows each).
  */
 const MAX_PINNED_WINDOWS = 48;
+
+/** A new chunk of a window, and its stored form on the way (null: already in the repository or queued). */
+interface ChunkSeal {
+  readonly chunk: { first: number; count: number; id: string };
+  readonly offset: number;
+  readonly length: number;
+  readonly sealed: Promise<SealedBlob> | null;
+}
+/** Chunks are sent to the pool in batches of at least this many bytes (the last of a window may be smaller). */
+const SEAL_BATCH_BYTES = 1 << 20;
 
 export interface ParentSnapshot {
   readonly id: string;
@@ -218,7 +228,7 @@ interface WindowPlan {
   readonly digests32: Buffer;
   readonly parent: WindowParent | null;
   readonly chunks: { first: number; count: number; id: string }[];
-  readonly seals: { chunk: { first: number; count: number; id: string }; offset: number; length: number; sealed: Promise<SealedBlob> | null }[];
+  readonly seals: ChunkSeal[];
 }
 
 export async function runBackup(req: BackupRequest): Promise<BackupResult> {
@@ -414,18 +424,35 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         }
       }
 
-      const seals = chunks.map((c) => {
+      // Chunks go to the pool in batches of at least SEAL_BATCH_BYTES: a 1 MiB chunk alone, the
+      // scattered small chunks of a tracked incremental a window's worth in one task.
+      const seals: ChunkSeal[] = [];
+      let batch: { items: SealItem[]; at: number[] } = { items: [], at: [] };
+      let batchBytes = 0;
+      const sendBatch = (): void => {
+        if (batch.items.length === 0) return;
+        const { items, at } = batch;
+        const sealed = compute.seal(w.sab!, items, true);
+        sealed.catch(() => {}); // observed in commitWindow
+        at.forEach((i, k) => {
+          const one = sealed.then((rs) => rs[k]!);
+          one.catch(() => {});
+          seals[i] = { ...seals[i]!, sealed: one };
+        });
+        batch = { items: [], at: [] };
+        batchBytes = 0;
+      };
+      for (const c of chunks) {
         const offset = c.first * bs;
         const length = Math.min(w.lengthBytes, (c.first + c.count) * bs) - offset;
-        const needData = !writer.has(c.id);
-        return {
-          chunk: c,
-          offset,
-          length,
-          sealed: needData ? compute.seal(w.sab!, offset, length, BlobType.data, c.id, true) : null,
-        };
-      });
-      for (const s of seals) s.sealed?.catch(() => {}); // observed in commitWindow
+        seals.push({ chunk: c, offset, length, sealed: null });
+        if (writer.has(c.id)) continue;
+        batch.items.push({ offset, length, type: BlobType.data, idHex: c.id });
+        batch.at.push(seals.length - 1);
+        batchBytes += length;
+        if (batchBytes >= SEAL_BATCH_BYTES) sendBatch();
+      }
+      sendBatch();
       return { cls, digests32, parent: windowParent, chunks, seals };
     };
 

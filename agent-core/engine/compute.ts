@@ -17,16 +17,24 @@ export interface SealedBlob {
   readonly rawLength: number;
 }
 
+/** One blob to seal: bytes [offset, offset+length) of a shared window. */
+export interface SealItem {
+  readonly offset: number;
+  readonly length: number;
+  readonly type: BlobType;
+  readonly idHex: string;
+}
+
 export interface BlockCompute {
   /** Hashes the blocks of each run [offset, offset+length) of a shared window buffer. */
   hash(window: SharedArrayBuffer, runs: readonly (readonly [number, number])[]): Promise<HashedWindow>;
   /**
-   * Compresses (when it shrinks) and seals bytes [offset, offset+length) of a shared buffer as one
-   * blob. With inPlace, the stored bytes replace the start of that range when they fit (sealed is
-   * then null): no copy leaves the shared buffer, and the caller writes from it, so it must not
-   * reuse the range until then. The range's raw bytes are gone either way only when inPlace is set.
+   * Compresses (when it shrinks) and seals each item's bytes of a shared buffer as one blob, in one
+   * task (so many small chunks cost one message, not one each). With inPlace, an item's stored
+   * bytes replace the start of its range when they fit (its sealed is then null): no copy leaves
+   * the shared buffer, and the caller writes from it, so it must not reuse the range until then.
    */
-  seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string, inPlace?: boolean): Promise<SealedBlob>;
+  seal(window: SharedArrayBuffer, items: readonly SealItem[], inPlace?: boolean): Promise<SealedBlob[]>;
   /** Opens a stored blob: unseal, decompress, and for data check that its block digests give idHex. */
   open(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<Buffer>;
   /**

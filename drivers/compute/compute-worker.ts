@@ -18,7 +18,7 @@ export interface WorkerInit {
 
 export type WorkerRequest =
   | { id: number; op: 'hash'; sab: SharedArrayBuffer; runs: [number, number][] }
-  | { id: number; op: 'seal'; sab: SharedArrayBuffer; offset: number; length: number; type: BlobType; idHex: string; inPlace: boolean }
+  | { id: number; op: 'seal'; sab: SharedArrayBuffer; items: { offset: number; length: number; type: BlobType; idHex: string }[]; inPlace: boolean }
   | { id: number; op: 'open' | 'check'; stored: Uint8Array; type: BlobType; idHex: string; compression: Compression; rawLength: number };
 
 const init = workerData as WorkerInit;
@@ -134,8 +134,8 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         break;
       }
       case 'seal': {
-        const r = seal(msg.sab, msg.offset, msg.length, msg.type, msg.idHex, msg.inPlace);
-        parentPort!.postMessage({ id: msg.id, ok: true, result: r }, r.sealed ? transferable(r.sealed) : []);
+        const rs = msg.items.map((i) => seal(msg.sab, i.offset, i.length, i.type, i.idHex, msg.inPlace));
+        parentPort!.postMessage({ id: msg.id, ok: true, result: rs }, rs.flatMap((r) => (r.sealed ? transferable(r.sealed) : [])));
         break;
       }
       case 'open': {

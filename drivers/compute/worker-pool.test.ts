@@ -2,7 +2,14 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import { deriveKeys, hmac } from '../../agent-core/repo/crypto.js';
 import { BlobType, Compression } from '../../agent-core/repo/format.js';
+import type { SealedBlob } from '../../agent-core/engine/compute.js';
 import { WorkerPool } from './worker-pool.js';
+
+/** One blob through the batch call. */
+async function sealOne(pool: WorkerPool, sab: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string, inPlace = false): Promise<SealedBlob> {
+  const [one] = await pool.seal(sab, [{ offset, length, type, idHex }], inPlace);
+  return one!;
+}
 
 describe('the compute pool', () => {
   const keys = deriveKeys(randomBytes(32), randomBytes(32));
@@ -27,7 +34,7 @@ describe('the compute pool', () => {
     view.write('hello strata '.repeat(600));
     const digests = (await pool.hash(sab, [[0, 8192]])).digests;
     const id = hmac(keys.idKey, digests).toString('hex');
-    const s = await pool.seal(sab, 0, 8192, BlobType.data, id);
+    const s = await sealOne(pool, sab, 0, 8192, BlobType.data, id);
     expect(s.compression).toBe(Compression.zstd);
     expect(s.storedLength).toBe(s.sealed!.length);
     const raw = await pool.open(s.sealed!, BlobType.data, id, s.compression, 8192);
@@ -43,7 +50,7 @@ describe('the compute pool', () => {
     const original = Buffer.from(view);
     const idOf = async (offset: number) => hmac(keys.idKey, (await pool.hash(sab, [[offset, 8192]])).digests).toString('hex');
     const [textId, randomId] = [await idOf(8192), await idOf(2 * 8192)];
-    const text = await pool.seal(sab, 8192, 8192, BlobType.data, textId, true);
+    const text = await sealOne(pool, sab, 8192, 8192, BlobType.data, textId, true);
     expect(text.sealed).toBeNull();
     expect(text.compression).toBe(Compression.zstd);
     expect(text.storedLength).toBeLessThan(8192);
@@ -51,7 +58,7 @@ describe('the compute pool', () => {
     expect((await pool.open(stored, BlobType.data, textId, text.compression, 8192)).equals(original.subarray(8192, 2 * 8192))).toBe(true);
     // Incompressible and sealed (this pool encrypts): nonce and tag make it longer than the range,
     // so it comes back as a buffer of its own and the range keeps its bytes. The neighbours are untouched.
-    const random = await pool.seal(sab, 2 * 8192, 8192, BlobType.data, randomId, true);
+    const random = await sealOne(pool, sab, 2 * 8192, 8192, BlobType.data, randomId, true);
     expect(random).toMatchObject({ storedLength: 8192 + 28, compression: Compression.none });
     expect((await pool.open(random.sealed!, BlobType.data, randomId, random.compression, 8192)).equals(original.subarray(2 * 8192))).toBe(true);
     expect(view.subarray(2 * 8192).equals(original.subarray(2 * 8192))).toBe(true);
@@ -70,7 +77,7 @@ describe('the compute pool', () => {
       const original = Buffer.from(view);
       for (const [offset, compression] of [[0, Compression.none], [4096, Compression.zstd]] as const) {
         const id = hmac(plainKeys.idKey, (await plain.hash(sab, [[offset, 4096]])).digests).toString('hex');
-        const s = await plain.seal(sab, offset, 4096, BlobType.data, id, true);
+        const s = await sealOne(plain, sab, offset, 4096, BlobType.data, id, true);
         expect(s).toMatchObject({ sealed: null, compression, rawLength: 4096 });
         if (compression === Compression.none) expect(s.storedLength).toBe(4096);
         else expect(s.storedLength).toBeLessThan(4096);
@@ -82,6 +89,24 @@ describe('the compute pool', () => {
     }
   });
 
+  it('seals a batch in one task, each item as if alone, in order', async () => {
+    const sab = new SharedArrayBuffer(4 * 8192);
+    const view = Buffer.from(sab);
+    randomBytes(4 * 8192).copy(view);
+    view.write('hello strata '.repeat(600), 8192, 'latin1');
+    const original = Buffer.from(view);
+    const items = await Promise.all(
+      [0, 1, 3].map(async (k) => ({ offset: k * 8192, length: 8192, type: BlobType.data, idHex: hmac(keys.idKey, (await pool.hash(sab, [[k * 8192, 8192]])).digests).toString('hex') })),
+    );
+    const rs = await pool.seal(sab, items, false);
+    expect(rs.map((r) => r.compression)).toEqual([Compression.none, Compression.zstd, Compression.none]);
+    for (const [k, r] of rs.entries()) {
+      const { offset, idHex } = items[k]!;
+      expect((await pool.open(r.sealed!, BlobType.data, idHex, r.compression, 8192)).equals(original.subarray(offset, offset + 8192))).toBe(true);
+    }
+    expect(await pool.seal(sab, [], true)).toEqual([]);
+  });
+
   it('stores a chunk whose samples do not shrink as it is, and compresses one with a compressible part among random data', async () => {
     const size = 256 * 1024;
     const sab = new SharedArrayBuffer(2 * size);
@@ -91,7 +116,7 @@ describe('the compute pool', () => {
     view.write('hello strata '.repeat(400), size, 'latin1');
     const sealOf = async (offset: number) => {
       const id = hmac(keys.idKey, (await pool.hash(sab, [[offset, size]])).digests).toString('hex');
-      const sealed = await pool.seal(sab, offset, size, BlobType.data, id);
+      const sealed = await sealOne(pool, sab, offset, size, BlobType.data, id);
       expect((await pool.open(sealed.sealed!, BlobType.data, id, sealed.compression, size)).equals(view.subarray(offset, offset + size))).toBe(true);
       return sealed;
     };

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { StrataError, type ErrorCode } from '../../agent-core/api/errors.js';
-import type { BlockCompute, HashedWindow, SealedBlob } from '../../agent-core/engine/compute.js';
+import type { BlockCompute, HashedWindow, SealedBlob, SealItem } from '../../agent-core/engine/compute.js';
 import type { RepoKeys } from '../../agent-core/repo/crypto.js';
 import type { BlobType, Compression } from '../../agent-core/repo/format.js';
 import type { WorkerInit, WorkerRequest } from './compute-worker.js';
@@ -88,10 +88,19 @@ export class WorkerPool implements BlockCompute {
     return { digests: Buffer.from(r.digests.buffer, r.digests.byteOffset, r.digests.byteLength), zeroMask: r.zeroMask };
   }
 
-  async seal(window: SharedArrayBuffer, offset: number, length: number, type: BlobType, idHex: string, inPlace = false): Promise<SealedBlob> {
-    const r = await this.call<{ sealed: Uint8Array | null; storedLength: number; compression: Compression; rawLength: number }>({ op: 'seal', sab: window, offset, length, type, idHex, inPlace });
-    const sealed = r.sealed ? Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength) : null;
-    return { sealed, storedLength: r.storedLength, compression: r.compression, rawLength: r.rawLength };
+  async seal(window: SharedArrayBuffer, items: readonly SealItem[], inPlace = false): Promise<SealedBlob[]> {
+    const rs = await this.call<{ sealed: Uint8Array | null; storedLength: number; compression: Compression; rawLength: number }[]>({
+      op: 'seal',
+      sab: window,
+      items: items.map(({ offset, length, type, idHex }) => ({ offset, length, type, idHex })),
+      inPlace,
+    });
+    return rs.map((r) => ({
+      sealed: r.sealed ? Buffer.from(r.sealed.buffer, r.sealed.byteOffset, r.sealed.byteLength) : null,
+      storedLength: r.storedLength,
+      compression: r.compression,
+      rawLength: r.rawLength,
+    }));
   }
 
   async open(stored: Buffer, type: BlobType, idHex: string, compression: Compression, rawLength: number): Promise<Buffer> {

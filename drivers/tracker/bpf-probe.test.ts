@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Scratch, run } from '../../test-support/disk.js';
 import { blockWriter, takeWhileWriting } from '../../test-support/tracker.js';
@@ -273,6 +274,23 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     expect(takes).toBeGreaterThan(10);
     // And nothing outside what was written.
     expect([...union].every((b) => b < n * cpus)).toBe(true);
+  });
+
+  it('loads its programs in a process whose CPU profiler sends SIGPROF every millisecond', () => {
+    // The verifier gives up with EAGAIN whenever a signal is pending; the addon blocks signals for
+    // the load. Without that an agent run under `node --cpu-prof` was seen to fall back to bpftrace
+    // on every start (not reproducible at will: it depends on how long the verifier's setup takes).
+    const dev = scratch.loop(scratch.image('disk.img', 8 * MiB));
+    const supervisor = path.join(import.meta.dirname, 'tracker-supervisor.ts');
+    const script = `import { startLiveTracker } from ${JSON.stringify(supervisor)};
+const t = await startLiveTracker(${JSON.stringify(dev)}, { backend: 'bpf', bpfAttach: 'btf' });
+console.log('attached', t.backend);
+await t.close();`;
+    const out = execFileSync(process.execPath, ['--cpu-prof', `--cpu-prof-dir=${scratch.path('prof')}`, '--import', 'tsx', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: path.resolve(import.meta.dirname, '..', '..'),
+    });
+    expect(out.trim()).toBe('attached bpf');
   });
 
   it('a program the verifier refuses throws ERR_STRATA_BPF_VERIFIER with the log', () => {

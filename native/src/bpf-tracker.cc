@@ -45,6 +45,8 @@
 #include <napi.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -488,7 +490,22 @@ int LoadProgram(Napi::Env env, const std::vector<struct bpf_insn>& insns, const 
     attr.log_size = logSize;
     attr.log_level = log ? 1 : 0;
     std::strncpy(attr.prog_name, name, sizeof(attr.prog_name) - 1);
-    return static_cast<int>(Bpf(BPF_PROG_LOAD, &attr));
+    // The verifier gives up with EAGAIN as soon as a signal is pending (a profiler's SIGPROF every
+    // millisecond, a child's SIGCHLD), which says nothing about the program. So this thread blocks
+    // every signal for the call (they stay pending and arrive right after) and tries again on
+    // EAGAIN/EINTR in case one was already pending.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous);
+    int fd = -1;
+    for (int attempt = 0; attempt < 10; attempt++) {
+      fd = static_cast<int>(Bpf(BPF_PROG_LOAD, &attr));
+      if (fd >= 0 || (errno != EAGAIN && errno != EINTR)) break;
+    }
+    int err = errno;
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+    errno = err;
+    return fd;
   };
   int fd = load(nullptr, 0);
   if (fd >= 0) return fd;
