@@ -28,6 +28,19 @@ describe('the compute pool', () => {
     expect(r.digests.subarray(4 * 32, 5 * 32).equals(want)).toBe(true);
   });
 
+  it('hashes a small window on the calling thread and a large one on a worker, with the same digests', async () => {
+    const sab = new SharedArrayBuffer(256 * 1024);
+    const view = Buffer.from(sab);
+    randomBytes(256 * 1024).copy(view);
+    view.fill(0, 8192, 12288);
+    const onWorker = await pool.hash(sab, [[0, 256 * 1024]]);
+    const inline = [];
+    for (let o = 0; o < 256 * 1024; o += 32 * 1024) inline.push(await pool.hash(sab, [[o, 16 * 1024], [o + 16 * 1024, 16 * 1024]]));
+    expect(Buffer.concat(inline.map((h) => h.digests)).equals(onWorker.digests)).toBe(true);
+    expect(Buffer.concat(inline.map((h) => Buffer.from(h.zeroMask))).equals(Buffer.from(onWorker.zeroMask))).toBe(true);
+    expect(onWorker.zeroMask[2]).toBe(1);
+  });
+
   it('seals a chunk that opens back to the same bytes, and refuses one whose id does not match', async () => {
     const sab = new SharedArrayBuffer(8192);
     const view = Buffer.from(sab);
