@@ -21,6 +21,11 @@ export interface BlockSource {
   allocatedExtents(): Promise<import('./extents.js').Extent[]>;
   /** Tells the kernel the access pattern; a no-op where not supported. */
   adviseSequential(): void;
+  /**
+   * Asks the kernel to start reading a range it will be asked for soon (page-cache readahead), so
+   * a cold read does not stall the pipeline; advice only, absent where reads bypass the cache.
+   */
+  prefetch?(offsetBytes: number, lengthBytes: number): void;
   close(): Promise<void>;
 }
 

@@ -14,7 +14,7 @@ import type { Repository } from '../repo/repository.js';
 import type { BlockCompute, SealedBlob, SealItem } from './compute.js';
 import { loadExtents, ParentView, type WindowParent } from './parent-view.js';
 import type { Progress } from './progress.js';
-import { matchesStoredDigest, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
+import { matchesStoredDigest, mergeRuns, READ_GAP_BYTES, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
 export { mergeRuns, subtractRuns } from './window-read.js';
 export type { Convergence } from './converge.js';
 
@@ -31,6 +31,8 @@ interface ChunkSeal {
   readonly length: number;
   readonly sealed: Promise<SealedBlob> | null;
 }
+/** How far ahead of the window being started the source is asked to read ahead (48 MiB). */
+const PREFETCH_WINDOWS = 12;
 /** Chunks are sent to the pool in batches of at least this many bytes (the last of a window may be smaller). */
 const SEAL_BATCH_BYTES = 1 << 20;
 
@@ -519,8 +521,18 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     };
 
     const inflight: WindowWork[] = [];
+    // Readahead for sources read through the page cache: the window PREFETCH_WINDOWS ahead of the
+    // one starting is requested from the kernel now, so a cold disk is read while the pipeline works.
+    const prefetchCursor = source.prefetch ? new RunCursor(pass.toRead) : null;
+    const prefetch = (ws: number): void => {
+      if (!prefetchCursor || ws >= size) return;
+      const we = Math.min(size, ws + WINDOW_BYTES);
+      for (const [o, l] of mergeRuns(prefetchCursor.within(ws, we), pass.readGapBytes ?? READ_GAP_BYTES)) source.prefetch!(ws + o, l);
+    };
+    for (let k = 0; k < PREFETCH_WINDOWS; k++) prefetch(k * WINDOW_BYTES);
     for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
       if (req.signal?.aborted) throw new StrataError('Cancelled', 'The backup was cancelled; what was stored so far will be reused by the next run.');
+      prefetch(ws + PREFETCH_WINDOWS * WINDOW_BYTES);
       if (inflight.length >= WINDOWS_IN_FLIGHT) await commitWindow(inflight.shift()!);
       inflight.push(startWindow(ws));
     }

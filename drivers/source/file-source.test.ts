@@ -1,7 +1,9 @@
 // FileSource on real files: the shared source contract on a dense and a sparse image, and the
 // holes of a sparse image left out of its allocated extents.
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, fdatasyncSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { fadvise } from '../../native/index.js';
 import { makeContent, Scratch } from '../../test-support/disk.js';
 import { runBlockSourceContract } from './block-source-contract.js';
 import { FileSource } from './file-source.js';
@@ -39,7 +41,35 @@ runBlockSourceContract(
 
 runBlockSourceContract('FileSource, sparse image', async (content) => FileSource.open(sparseImage(content)), { sizeBytes: 8 * MiB });
 
+/** Bytes of the file in the page cache, by util-linux fincore. */
+function residentBytes(file: string): number {
+  return Number(execFileSync('fincore', ['--bytes', '--noheadings', '--output', 'RES', file], { encoding: 'utf8' }).trim());
+}
+
 describe('FileSource', () => {
+  it('prefetch asks the kernel to read a range into the page cache ahead of the reads', async () => {
+    const file = scratch.path('cold.img');
+    writeFileSync(file, makeContent(16 * MiB, 'random', 9));
+    const fd = openSync(file, 'r');
+    try {
+      fdatasyncSync(fd);
+      fadvise(fd, 0, 0, 'dontneed');
+    } finally {
+      closeSync(fd);
+    }
+    expect(residentBytes(file)).toBeLessThan(1 * MiB);
+    const source = await FileSource.open(file);
+    try {
+      source.prefetch(4 * MiB, 8 * MiB);
+      // Readahead completes in the background: wait for it (a cold read would not need to).
+      for (let i = 0; i < 100 && residentBytes(file) < 8 * MiB; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(residentBytes(file)).toBeGreaterThanOrEqual(8 * MiB);
+      expect(residentBytes(file)).toBeLessThan(12 * MiB);
+    } finally {
+      await source.close();
+    }
+  });
+
   it('lists only the written ranges of a sparse image, so holes are never read', async () => {
     const file = scratch.image('holes.img', 16 * MiB);
     const fd = openSync(file, 'r+');

@@ -76,6 +76,14 @@ export class FileSource implements BlockSource {
     }
   }
 
+  prefetch(offsetBytes: number, lengthBytes: number): void {
+    try {
+      fadvise(this.handle.fd, offsetBytes, lengthBytes, 'willneed');
+    } catch {
+      // Advice only, as above.
+    }
+  }
+
   async close(): Promise<void> {
     await this.handle.close();
   }
