@@ -149,15 +149,15 @@ function timedAgentBackup(ctx, { device, repo, stateDir, agent, imagePath, chang
       `wall: jobs:start-backup → jobs:wait answers the ended job (${Math.round(out.untilFinishedMs)} ms) → sync -f`,
       "disk read: the agent's; peak RSS: the agent's since it started",
     ].join('; '),
-    summary,
-    device,
-    jobMs: summary.durationMs,
-    changedBytes: change.changedBytes,
-    differingBlockBytes: change.differingBlockBytes,
-    liveIncremental,
+    ...measuredFields(summary, device, change, liveIncremental),
   };
   if (!liveIncremental) row.warning = notLive(summary);
   return row;
+}
+
+/** What the report reads of either tracked row besides the timing. */
+function measuredFields(summary, device, change, liveIncremental) {
+  return { summary, device, jobMs: summary.durationMs, changedBytes: change.changedBytes, differingBlockBytes: change.differingBlockBytes, liveIncremental };
 }
 
 function notLive(summary) {
@@ -182,12 +182,7 @@ function timedCliBackup(ctx, { bin, device, repo, stateDir, agent, imagePath, ch
       `mode ${summary.mode}, tracker ${summary.tracker}, job durationMs ${summary.durationMs} (the agent's runBackup alone)`,
       `disk read: the CLI's plus the agent's ${agentReadBytes ?? '?'} bytes; peak RSS: the CLI's`,
     ].join('; '),
-    summary,
-    device,
-    jobMs: summary.durationMs,
-    changedBytes: change.changedBytes,
-    differingBlockBytes: change.differingBlockBytes,
-    liveIncremental,
+    ...measuredFields(summary, device, change, liveIncremental),
   });
   if (agentReadBytes !== undefined && row.diskReadBytes !== undefined) row.diskReadBytes += agentReadBytes;
   if (!liveIncremental) row.warning = notLive(summary);
