@@ -523,11 +523,12 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     const inflight: WindowWork[] = [];
     // Readahead for sources read through the page cache: the window PREFETCH_WINDOWS ahead of the
     // one starting is requested from the kernel now, so a cold disk is read while the pipeline works.
-    const prefetchCursor = source.prefetch ? new RunCursor(pass.toRead) : null;
+    const reader = pass.source;
+    const prefetchCursor = reader.prefetch ? new RunCursor(pass.toRead) : null;
     const prefetch = (ws: number): void => {
       if (!prefetchCursor || ws >= size) return;
       const we = Math.min(size, ws + WINDOW_BYTES);
-      for (const [o, l] of mergeRuns(prefetchCursor.within(ws, we), pass.readGapBytes ?? READ_GAP_BYTES)) source.prefetch!(ws + o, l);
+      for (const [o, l] of mergeRuns(prefetchCursor.within(ws, we), pass.readGapBytes ?? READ_GAP_BYTES)) reader.prefetch!(ws + o, l);
     };
     for (let k = 0; k < PREFETCH_WINDOWS; k++) prefetch(k * WINDOW_BYTES);
     for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
