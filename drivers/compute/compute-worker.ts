@@ -8,6 +8,7 @@ import { deriveKeys, hmac, unseal } from '../../agent-core/repo/crypto.js';
 import { BlobType, Compression, STORED_DIGEST_BYTES } from '../../agent-core/repo/format.js';
 import { blobAad, sealBlob } from '../../agent-core/repo/pack.js';
 import { hashBlocks } from '../../native/index.js';
+import { hashRuns } from './hash-runs.js';
 
 export interface WorkerInit {
   encKey: Uint8Array | null;
@@ -39,17 +40,6 @@ function compressToScratch(raw: Uint8Array): number {
   const bound = zstdBinding.compressBound(raw.length);
   if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(bound);
   return cctx.compress(scratch, raw, init.zstdLevel);
-}
-
-function hash(sab: SharedArrayBuffer, runs: [number, number][]): { digests: Buffer; zeroMask: Uint8Array } {
-  const digestParts: Buffer[] = [];
-  const maskParts: Uint8Array[] = [];
-  for (const [offset, length] of runs) {
-    const r = hashBlocks(new Uint8Array(sab, offset, length), init.blockSizeBytes, keys.blockKey);
-    digestParts.push(r.digests);
-    maskParts.push(r.zeroMask);
-  }
-  return { digests: Buffer.concat(digestParts), zeroMask: Buffer.concat(maskParts) };
 }
 
 /** Chunks shorter than this are compressed without a probe: the probe would cost as much. */
@@ -129,7 +119,7 @@ parentPort!.on('message', (msg: WorkerRequest) => {
   try {
     switch (msg.op) {
       case 'hash': {
-        const r = hash(msg.sab, msg.runs);
+        const r = hashRuns(msg.sab, msg.runs, init.blockSizeBytes, keys.blockKey);
         parentPort!.postMessage({ id: msg.id, ok: true, result: r });
         break;
       }

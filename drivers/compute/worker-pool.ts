@@ -9,7 +9,7 @@ import { StrataError, type ErrorCode } from '../../agent-core/api/errors.js';
 import type { BlockCompute, HashedWindow, SealedBlob, SealItem } from '../../agent-core/engine/compute.js';
 import type { RepoKeys } from '../../agent-core/repo/crypto.js';
 import type { BlobType, Compression } from '../../agent-core/repo/format.js';
-import { hashBlocks } from '../../native/index.js';
+import { hashRuns } from './hash-runs.js';
 import type { WorkerInit, WorkerRequest } from './compute-worker.js';
 
 interface Pending {
@@ -99,8 +99,7 @@ export class WorkerPool implements BlockCompute {
     let bytes = 0;
     for (const [, l] of runs) bytes += l;
     if (bytes <= INLINE_HASH_BYTES && !this.failure && !this.closing) {
-      const parts = runs.map(([o, l]) => hashBlocks(new Uint8Array(window, o, l), this.blockSizeBytes, this.blockKey));
-      return { digests: Buffer.concat(parts.map((p) => p.digests)), zeroMask: Buffer.concat(parts.map((p) => p.zeroMask)) };
+      return hashRuns(window, runs, this.blockSizeBytes, this.blockKey);
     }
     const r = await this.call<{ digests: Uint8Array; zeroMask: Uint8Array }>({ op: 'hash', sab: window, runs: runs.map(([o, l]) => [o, l]) });
     return { digests: Buffer.from(r.digests.buffer, r.digests.byteOffset, r.digests.byteLength), zeroMask: r.zeroMask };
