@@ -33,9 +33,8 @@ const VARIANTS = {
   // The same programs on perf events (kernels without BTF).
   'bpf-tracefs': { backend: 'bpf', bpfAttach: 'tracefs' },
   // Every completion event the kernel skipped is a gap (no carry-over of the ranges before a take).
-  'bpf-strict': { backend: 'bpf', bpfCarryOverMs: 0 },
+  'bpf-strict': { backend: 'bpf', carryOverMs: 0 },
   bpftrace: { backend: 'bpftrace' },
-  'bpftrace-complete': { backend: 'bpftrace', bpftraceMarks: 'complete' },
   tracefs: { backend: 'tracefs' },
 };
 const backends = values.backend === 'all' ? Object.keys(VARIANTS) : [values.backend];

@@ -95,6 +95,16 @@ export interface BpfTrackerDrain {
   readonly completeRunNs: number;
 }
 
+/** A loaded BPF program as the kernel describes it (any process's, e.g. bpftrace's). */
+export interface BpfProgramInfo {
+  /** The name its loader gave it, at most 15 bytes. */
+  readonly name: string;
+  /** bpf_prog_type (5: tracepoint). */
+  readonly type: number;
+  /** Runs the kernel skipped because a BPF program was already running on that CPU. */
+  readonly misses: number;
+}
+
 /** An open in-kernel tracker: maps, programs and perf events, closed by bpfTrackerClose or when collected. */
 export type BpfTrackerHandle = { readonly __brand: 'BpfTrackerHandle' };
 
@@ -119,6 +129,7 @@ interface Addon {
   bpfTrackerDrain(handle: BpfTrackerHandle): BpfTrackerDrain;
   bpfTrackerClose(handle: BpfTrackerHandle): void;
   bpfTrackerSupported(): string | null;
+  bpfProgramInfo(id: number): BpfProgramInfo | null;
 }
 
 /** Where the build puts the addon, relative to the project root. */
@@ -237,3 +248,6 @@ export const bpfTrackerClose = (handle: BpfTrackerHandle): void => addon().bpfTr
 
 /** Null when this process may use eBPF (it can create a map), else one sentence why not. */
 export const bpfTrackerSupported = (): string | null => addon().bpfTrackerSupported();
+
+/** The program with this id (from /proc/PID/fdinfo's prog_id), or null once it has been unloaded. */
+export const bpfProgramInfo = (id: number): BpfProgramInfo | null => addon().bpfProgramInfo(id);

@@ -49,13 +49,14 @@ export const TEST_TOOLS = {
   taskset: 'util-linux',
   blkdiscard: 'util-linux',
   blockdev: 'util-linux',
+  // load that makes the kernel skip completion programs (drivers/tracker/skipped-runs.test.ts)
+  fio: 'fio',
   // the browser suite (e2e/, Playwright drives Debian's Chromium)
   chromium: 'chromium',
 };
 
 export const BENCH_TOOLS = {
   ...TEST_TOOLS,
-  fio: 'fio',
   'partclone.ext4': 'partclone',
   restic: 'restic',
 };

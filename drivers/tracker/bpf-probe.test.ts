@@ -11,7 +11,8 @@ import { Scratch, run } from '../../test-support/disk.js';
 import { blockWriter, takeWhileWriting } from '../../test-support/tracker.js';
 import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
-import { bpfTrackerClose, bpfTrackerDrain, bpfTrackerOpen, bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
+import { bpfProgramInfo, bpfTrackerClose, bpfTrackerDrain, bpfTrackerOpen, bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
+import { bpfProgramsOf } from './bpftrace-probe.js';
 import { BpfBackend, bitmapBlockShift, kernelOffsets, parseTracepointFormat, tracepointLayout } from './bpf-probe.js';
 import { VMLINUX_BTF } from './btf.js';
 import { ensureTracefs } from './tracefs.js';
@@ -105,11 +106,12 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
     return t;
   }
 
-  it.each(['btf', 'tracefs'] as const)('the native tracker (%s attachment) sees writes from every CPU, skips reads, counts the sentinel read and closes twice', (attach) => {
+  it.each(['btf', 'tracefs'] as const)('the native tracker (%s attachment) sees writes from every CPU, skips reads, counts the sentinel read and closes twice', async (attach) => {
     const dev = scratch.loop(scratch.image('disk.img', 8 * MiB));
     const d = resolveTrackedDevice(dev);
     const common = { diskMajor: d.diskMajor, diskMinor: d.diskMinor, startSector: 0, endSector: d.sizeSectors, blockShift: 3, maxEntries: 1024 };
     let h;
+    let programs: Map<string, number> | undefined;
     if (attach === 'btf') {
       h = bpfTrackerOpen({ ...common, btf: kernelOffsets() });
     } else {
@@ -141,11 +143,19 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
       expect(first.overflows).toBe(0);
       // Drained means gone: a second drain returns nothing new.
       expect(bpfTrackerDrain(h).sectors.length).toBe(0);
+      // The programs are found by name among this process's descriptors, as bpftrace's are among its.
+      programs = bpfProgramsOf(process.pid);
+      expect(bpfProgramInfo(programs.get('strata_bio_q')!)).toMatchObject({ name: 'strata_bio_q', type: attach === 'btf' ? 26 : 5 });
+      expect(bpfProgramInfo(programs.get('strata_rq_done')!)?.misses).toBe(first.completeMisses);
     } finally {
       bpfTrackerClose(h);
       bpfTrackerClose(h);
     }
     expect(() => bpfTrackerDrain(h)).toThrow(/closed/);
+    // Unloaded with the tracker (a tp_btf link is freed after an RCU grace period): the id no longer names a program.
+    const id = programs!.get('strata_rq_done')!;
+    for (let i = 0; i < 100 && bpfProgramInfo(id) !== null; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(bpfProgramInfo(id)).toBeNull();
   });
 
   it('marks direct writes at known offsets, exactly, from the moment start() resolves', async () => {

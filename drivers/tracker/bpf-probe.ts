@@ -23,16 +23,10 @@
 // running on that CPU (perf-event programs even while any BPF program runs there: they share one
 // per-CPU "BPF active" flag); it counts those skips per program (recursion_misses), and the drain
 // reads them. A skipped queue event may be a write we never see: a gap. A skipped completion event
-// happens under load (a completion interrupt landing on a running program: tens per second at
-// 80,000 IOPS on perf events, on this kernel even with no other BPF program loaded), and matters only for a write that was in flight
-// across the take that began the epoch: its queue mark went to the previous epoch. So instead of a
-// gap per skip, each take remembers the ranges drained in the carryOverMs before it, and the first
-// skipped completion of the epoch that may have happened within carryOverMs after the take re-marks
-// all of them in the current epoch (extra marks, never missing ones). What remains unrecorded is a
-// write whose completion event was skipped and that was in flight across a take for longer than
-// carryOverMs, or since before the tracker attached (the epoch the attach begins is never trusted,
-// but such a write could still be in flight at the first take). carryOverMs 0 is the strict mode:
-// every skipped completion is a gap.
+// (tens per second at 80,000 IOPS on perf events, on this kernel even with no other BPF program
+// loaded) is handled as carry-over.ts explains: the marks drained in the carryOverMs before the
+// take are marked again. The epoch the attach begins is never trusted, but a write in flight since
+// before the attach could still be in flight at the first take.
 //
 // Readiness: the queue program counts reads of exactly the device's first sector. attach() makes
 // one O_DIRECT read there and calls the session ready only once that counter moved, which proves
@@ -54,7 +48,8 @@ import {
   type BpfTrackerOptions,
 } from '../../native/index.js';
 import { Btf, BtfKind } from './btf.js';
-import { sentinelRead, timeout, type ProbeBackend, type ProbeExit, type ProbeSession, type ProbeSink } from './probe.js';
+import { CARRY_OVER_MS, CarryOver } from './carry-over.js';
+import { sentinelRead, timeout, type EpochAwareSession, type ProbeBackend, type ProbeExit, type ProbeSink } from './probe.js';
 import { TRACEFS, ensureTracefs } from './tracefs.js';
 import { eventRange, type TrackedDevice } from './tracked-device.js';
 
@@ -124,28 +119,6 @@ export function kernelOffsets(btf?: Btf): BpfKernelOffsets {
   if (!btf) vmlinuxOffsets = offsets;
   return offsets;
 }
-/**
- * How far before a take the ranges are remembered, to re-mark them if a completion event is skipped:
- * the block layer's default request timeout (30 s; a request still unfinished by then is failed or
- * dispatched again), so a write in flight across a take is covered as long as the device keeps to it.
- * Re-marking costs only extra reads: the last 30 s of writes before a take, when a skip occurs.
- */
-export const BPF_CARRY_OVER_MS = 30_000;
-
-/** A session that wants to act right after the supervisor has swapped the change map (at a take). */
-export interface EpochAwareSession extends ProbeSession {
-  /** Called synchronously right after the swap: whatever the sink receives from now on belongs to the new epoch. */
-  afterTake(): void;
-  /** Bytes marked again since the last call because a completion event may have been skipped (already in the changes). */
-  takeRemarkedBytes(): number;
-  /** Moves what the kernel holds into the sink now (synchronously); throws once the session has ended. */
-  drainNow(): void;
-}
-
-export function isEpochAware(s: ProbeSession): s is EpochAwareSession {
-  return typeof (s as Partial<EpochAwareSession>).afterTake === 'function';
-}
-
 type BlockTracepoint = 'block_bio_queue' | 'block_rq_complete';
 
 /** Reads a block tracepoint's event id and field offsets from tracefs, checking the sizes the programs load. */
@@ -199,7 +172,7 @@ export class BpfBackend implements ProbeBackend {
     private readonly maxEntries = BPF_MAX_ENTRIES,
     private readonly drainIntervalMs = BPF_DRAIN_INTERVAL_MS,
     /** 0: strict, every skipped completion event is a gap (see the top of this file). */
-    private readonly carryOverMs = BPF_CARRY_OVER_MS,
+    private readonly carryOverMs = CARRY_OVER_MS,
     /** Where the programs attach; by default tp_btf when the kernel publishes BTF, else perf events. */
     private readonly attachment: BpfAttach | 'auto' = 'auto',
     private readonly bitmapMaxBytes = BPF_BITMAP_MAX_BYTES,
@@ -250,14 +223,10 @@ export class BpfBackend implements ProbeBackend {
     }
 
     const seen = { overflows: 0, flushes: 0, sentinels: 0, queueMisses: 0, completeMisses: 0 };
-    const carryOverMs = this.carryOverMs;
-    /** Drained batches of the last carryOverMs, oldest first. */
-    let recent: Array<{ atMs: number; sectors: Float64Array }> = [];
-    /** The batches that were recent when the current epoch began, until a skipped completion re-marks them (once per epoch). */
-    let beforeTake: Float64Array[] = [];
-    /** When the current epoch began (the last take, or the attach), and when the previous drain started. */
-    let takeAtMs = Date.now();
-    let previousDrainAtMs = takeAtMs;
+    /** Drained sector pairs around takes, marked again when a completion run is skipped. */
+    const carry = new CarryOver<Float64Array>(this.carryOverMs);
+    /** When the previous drain started. */
+    let previousDrainAtMs = Date.now();
     let remarkedBytes = 0;
     const mark = (s: Float64Array, again = false): void => {
       for (let i = 0; i + 1 < s.length; i += 2) {
@@ -301,11 +270,7 @@ export class BpfBackend implements ProbeBackend {
         throw new StrataError('Internal', `Draining the bpf tracker of ${device.path} failed: ${(cause as Error).message}`, { cause });
       }
       mark(d.sectors);
-      if (carryOverMs > 0) {
-        const now = Date.now();
-        if (d.sectors.length > 0) recent.push({ atMs: now, sectors: d.sectors });
-        if (recent.length > 0 && recent[0]!.atMs < now - carryOverMs) recent = recent.filter((b) => b.atMs >= now - carryOverMs);
-      }
+      if (d.sectors.length > 0) carry.note(d.sectors, Date.now());
       for (let n = d.flushes - seen.flushes; n > 0; n--) sink.flush();
       if (d.overflows > seen.overflows) {
         sink.lost(`the kernel map of marks was full: ${d.overflows - seen.overflows} writes could not be recorded`);
@@ -314,14 +279,9 @@ export class BpfBackend implements ProbeBackend {
         sink.lost(`the kernel skipped the queue program ${d.queueMisses - seen.queueMisses} times (another BPF program was running on that CPU)`);
       }
       if (d.completeMisses > seen.completeMisses) {
-        // Only a write in flight across the last take needs its completion mark, but nothing tells which write was skipped.
-        if (carryOverMs > 0) {
-          // The skips happened after the previous drain started. If that was more than carryOverMs after the
-          // take, a skipped write in flight across the take had been in flight longer than carryOverMs:
-          // beyond what the carry-over covers anyway, so marking the history again would add nothing.
-          if (previousDrainAtMs <= takeAtMs + carryOverMs) for (const b of beforeTake) mark(b, true);
-          beforeTake = [];
-        } else sink.lost(`the kernel skipped the completion program ${d.completeMisses - seen.completeMisses} times (a completion interrupted a running BPF program)`);
+        // The skips happened after the previous drain started (carry-over.ts: what is marked again).
+        if (carry.enabled) for (const b of carry.skipped(previousDrainAtMs)) mark(b, true);
+        else sink.lost(`the kernel skipped the completion program ${d.completeMisses - seen.completeMisses} times (a completion interrupted a running BPF program)`);
       }
       seen.overflows = d.overflows;
       seen.flushes = d.flushes;
@@ -360,10 +320,7 @@ export class BpfBackend implements ProbeBackend {
         end({ code: 0, signal: null });
         return Promise.resolve();
       },
-      afterTake: () => {
-        beforeTake = recent.map((b) => b.sectors);
-        takeAtMs = Date.now();
-      },
+      afterTake: () => carry.afterTake(Date.now()),
       takeRemarkedBytes: () => {
         const n = remarkedBytes;
         remarkedBytes = 0;

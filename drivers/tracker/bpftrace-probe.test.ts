@@ -17,16 +17,11 @@ describe('bpftraceScript', () => {
     sizeBytes: 4096 * 512,
   };
 
-  it('marking at completion only, filters completions to the partition and queues only sentinel reads', () => {
-    const script = bpftraceScript(device, 'complete');
-    expect(script).toContain(`block_rq_complete /args->dev == ${8 * 2 ** 20 + 400} && (args->nr_sector == 0 || (args->sector < 6144 && args->sector + args->nr_sector > 2048))`);
-    expect(script).toContain(`block_bio_queue /args->dev == ${8 * 2 ** 20 + 400} && args->sector == 2048/`);
-    expect(script).not.toContain('printf("Q');
-  });
-
-  it('by default also marks every queued bio that is not a read', () => {
-    const script = bpftraceScript(device, 'queue-and-complete');
+  it('marks every queued bio that is not a read and every completion, both filtered to the partition', () => {
+    const script = bpftraceScript(device);
+    const inRange = '(args->nr_sector == 0 || (args->sector < 6144 && args->sector + args->nr_sector > 2048))';
+    expect(script).toContain(`block_rq_complete /args->dev == ${8 * 2 ** 20 + 400} && ${inRange}`);
+    expect(script).toContain(`block_bio_queue /args->dev == ${8 * 2 ** 20 + 400} && ${inRange}/`);
     expect(script).toContain('if (strncmp(args->rwbs, "R", 1) != 0) { printf("Q %s %llu %u\\n"');
-    expect(script).toContain('block_rq_complete');
   });
 });

@@ -10,22 +10,32 @@
 // block_rq_complete fires in blk_update_request, which every completion of a request-based (blk-mq)
 // device passes through, with the completed part's sector and length: a request merged from many
 // bios still covers their sectors, a split bio completes as several requests, a requeued one reports
-// only when it really completes. So the default marks at both: at queue (nothing missed) and at
+// only when it really completes. So it marks at both: at queue (nothing missed) and at
 // completion (a write in flight across a take is marked again in the next epoch). On bio-based
 // devices the completion mark is absent; the caller must drain I/O before a take (the engine
 // freezes a mounted filesystem).
 //
-// marks: 'complete' drops the queue marks on request-based disks: half the events, and in theory
-// enough, since a completion event is emitted before the writer is woken. One run of the
-// take-during-writes test once missed a block in that mode (not reproduced in eight more runs), so
-// it stays an option the overhead bench measures, not the default.
+// Skipped runs. bpftrace's programs are perf-event programs: the kernel skips one that would run
+// while any such program already runs on that CPU (a completion interrupt landing on a running
+// program: block completions run in a softirq), and counts the skips per program (recursion_misses).
+// Under fio's load on one loop device the completion program is skipped hundreds of times a second;
+// nothing reaches our stdout for a skipped run. So each barrier
+// reads the counters of bpftrace's two programs (found by name through its file descriptors): a
+// skipped queue program may be a write never seen, a gap; a skipped completion is carried over as
+// the bpf backend does (carry-over.ts).
+//
+// Marking at completion only would halve the events, and was an option until a CI run lost a block
+// in that mode: every skipped completion is then a write never seen. Queue runs are not skipped
+// there (their program runs in the submitter's context, not in an interrupt), so both marks stay.
 //
 // block_bio_queue also carries our sentinel reads: it runs in the submitter's context, so the
 // sentinel's pid and CPU are the reader's own.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 import { StrataError } from '../../agent-core/api/errors.js';
+import { bpfProgramInfo } from '../../native/index.js';
 import { parseBpftraceLine } from './block-event.js';
-import { ProbeChild, perCpuSentinels, type ProbeBackend, type ProbeSession, type ProbeSink } from './probe.js';
+import { CARRY_OVER_MS, CarryOver } from './carry-over.js';
+import { ProbeChild, perCpuSentinels, type EpochAwareSession, type ProbeBackend, type ProbeSink } from './probe.js';
 import { ensureTracefs } from './tracefs.js';
 import type { TrackedDevice } from './tracked-device.js';
 
@@ -34,23 +44,18 @@ export const BPFTRACE = '/usr/bin/bpftrace';
 const PERF_RB_PAGES = 1024;
 
 /** The bpftrace program for one device; every number is ours, nothing from the caller is spliced as text. */
-export type BpftraceMarks = 'queue-and-complete' | 'complete';
-
-export function bpftraceScript(device: TrackedDevice, marks: BpftraceMarks): string {
+export function bpftraceScript(device: TrackedDevice): string {
   const dev = device.diskDevT;
   const start = device.startSector;
   const end = device.startSector + device.sizeSectors;
   const inRange = `args->sector < ${end} && args->sector + args->nr_sector > ${start}`;
   const sentinel = `if (args->sector == ${start} && strncmp(args->rwbs, "R", 1) == 0) { printf("S %d\\n", pid); }`;
-  const queue =
-    marks === 'complete'
-      ? [`tracepoint:block:block_bio_queue /args->dev == ${dev} && args->sector == ${start}/ {`, `  ${sentinel}`, '}']
-      : [
-          `tracepoint:block:block_bio_queue /args->dev == ${dev} && (args->nr_sector == 0 || (${inRange}))/ {`,
-          `  ${sentinel}`,
-          '  if (strncmp(args->rwbs, "R", 1) != 0) { printf("Q %s %llu %u\\n", args->rwbs, args->sector, args->nr_sector); }',
-          '}',
-        ];
+  const queue = [
+    `tracepoint:block:block_bio_queue /args->dev == ${dev} && (args->nr_sector == 0 || (${inRange}))/ {`,
+    `  ${sentinel}`,
+    '  if (strncmp(args->rwbs, "R", 1) != 0) { printf("Q %s %llu %u\\n", args->rwbs, args->sector, args->nr_sector); }',
+    '}',
+  ];
   return [
     'BEGIN { printf("A\\n"); }',
     ...queue,
@@ -69,7 +74,7 @@ export class BpftraceBackend implements ProbeBackend {
     private readonly readyTimeoutMs = 20_000,
     /** Perf ring buffer pages per CPU (tests shrink it to provoke lost events). */
     private readonly perfBufferPages = PERF_RB_PAGES,
-    private readonly marks: BpftraceMarks = 'queue-and-complete',
+    private readonly carryOverMs = CARRY_OVER_MS,
   ) {}
 
   prepare(): void {
@@ -80,30 +85,117 @@ export class BpftraceBackend implements ProbeBackend {
     ensureTracefs();
   }
 
-  attach(sink: ProbeSink): ProbeSession {
+  attach(sink: ProbeSink): EpochAwareSession {
     const device = this.device;
-    // Completion-only marking needs a request-based disk: bio-based drivers emit no completions.
-    const marks = this.marks === 'complete' && existsSync(`/sys/block/${device.diskName}/mq`) ? 'complete' : 'queue-and-complete';
-    const probe = new ProbeChild(BPFTRACE, ['-B', 'line', '-e', bpftraceScript(device, marks)], device, sink, parseBpftraceLine, {
+    const carry = new CarryOver<number[]>(this.carryOverMs);
+    let remarkedBytes = 0;
+    /** Remembers every mark (byte pairs, one batch per second) for the carry-over. */
+    const recording: ProbeSink = {
+      change: (range) => {
+        sink.change(range);
+        if (!carry.enabled) return;
+        const now = Date.now();
+        let batch = carry.newest(now, 1000);
+        if (!batch) carry.note((batch = []), now);
+        batch.push(range.offsetBytes, range.lengthBytes);
+      },
+      flush: () => sink.flush(),
+      lost: (reason) => sink.lost(reason),
+    };
+    const probe = new ProbeChild(BPFTRACE, ['-B', 'line', '-e', bpftraceScript(device)], device, recording, parseBpftraceLine, {
       ...process.env,
       BPFTRACE_PERF_RB_PAGES: String(this.perfBufferPages),
     });
     const attached = new Promise<void>((resolve) => {
       probe.onAttached = resolve;
     });
+
+    let programs: BpftracePrograms | undefined;
+    const seen = { queue: 0, complete: 0 };
+    let previousCheckAtMs = Date.now();
+    /** Reads the kernel's skip counters of bpftrace's programs (after a barrier: every skip before it is counted). */
+    const checkSkips = (): void => {
+      const checkAtMs = Date.now();
+      const queue = bpfProgramInfo(programs!.queueId);
+      const complete = bpfProgramInfo(programs!.completeId);
+      if (!queue || !complete) throw new StrataError('Internal', `bpftrace's programs for ${device.path} were unloaded.`);
+      if (queue.misses > seen.queue) {
+        sink.lost(`the kernel skipped bpftrace's queue program ${queue.misses - seen.queue} times (another BPF program was running on that CPU)`);
+      }
+      if (complete.misses > seen.complete) {
+        if (carry.enabled) {
+          for (const pairs of carry.skipped(previousCheckAtMs)) {
+            for (let i = 0; i + 1 < pairs.length; i += 2) {
+              sink.change({ offsetBytes: pairs[i]!, lengthBytes: pairs[i + 1]! });
+              remarkedBytes += pairs[i + 1]!;
+            }
+          }
+        } else sink.lost(`the kernel skipped bpftrace's completion program ${complete.misses - seen.complete} times (a completion interrupted a running BPF program)`);
+      }
+      seen.queue = queue.misses;
+      seen.complete = complete.misses;
+      previousCheckAtMs = checkAtMs;
+    };
+
     const ready = (async () => {
       await Promise.race([attached, probe.untilExit('attaching')]);
       await perCpuSentinels(probe, device, this.readyTimeoutMs, 'that it sees the device');
+      programs = bpftracePrograms(probe.pid);
+      // Skips before readiness fall in the epoch the attach begins, which is never trusted.
+      checkSkips();
     })();
     ready.catch(() => {});
     return {
       pid: probe.pid,
       ready,
       exited: probe.exited,
-      barrier: (ms) => perCpuSentinels(probe, device, ms, 'a drain barrier'),
+      barrier: async (ms) => {
+        await perCpuSentinels(probe, device, ms, 'a drain barrier');
+        checkSkips();
+      },
       stop: () => probe.stop(),
+      afterTake: () => carry.afterTake(Date.now()),
+      takeRemarkedBytes: () => {
+        const n = remarkedBytes;
+        remarkedBytes = 0;
+        return n;
+      },
     };
   }
 
   release(): void {}
+}
+
+interface BpftracePrograms {
+  readonly queueId: number;
+  readonly completeId: number;
+}
+
+/** Finds bpftrace's two block tracepoint programs: bpftrace names a program after its probe (the kernel keeps 15 bytes). */
+function bpftracePrograms(pid: number): BpftracePrograms {
+  const ids = bpfProgramsOf(pid);
+  const queueId = ids.get('block_bio_queue');
+  const completeId = ids.get('block_rq_complete'.slice(0, 15));
+  if (queueId === undefined || completeId === undefined) {
+    throw new StrataError('Unsupported', `Could not find bpftrace's block tracepoint programs (process ${pid}), whose skipped runs must be watched.`);
+  }
+  return { queueId, completeId };
+}
+
+/** The BPF programs a process holds open, by name (as the kernel keeps it) to id; ids from /proc/PID/fdinfo. */
+export function bpfProgramsOf(pid: number): Map<string, number> {
+  const ids = new Map<string, number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let fdinfo: string;
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
+      fdinfo = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue; // closed meanwhile
+    }
+    const id = Number(/^prog_id:\s*(\d+)$/m.exec(fdinfo)?.[1]);
+    const name = Number.isInteger(id) ? bpfProgramInfo(id)?.name : undefined;
+    if (name !== undefined) ids.set(name, id);
+  }
+  return ids;
 }

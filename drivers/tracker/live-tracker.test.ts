@@ -66,7 +66,7 @@ function resetTracing(diskNames: string[]): void {
 
 function runLiveTrackerContract(backend: ProbeBackendName, skipReason: string | undefined, variant: LiveTrackerOptions = {}): void {
   const suite = skipReason ? describe.skip : describe;
-  const label = `${backend}${variant.bpftraceMarks ? `, marks at ${variant.bpftraceMarks}` : ''}${variant.bpfAttach ? `, ${variant.bpfAttach} attachment` : ''}`;
+  const label = `${backend}${variant.bpfAttach ? `, ${variant.bpfAttach} attachment` : ''}`;
   if (skipReason) console.log(`skipping the ${label} live-tracker suite: ${skipReason}`);
 
   suite(`live tracker (${label})`, () => {
@@ -333,5 +333,4 @@ runLiveTrackerContract('bpf', bpfUnavailable());
 // Kernels without BTF: the same programs on perf events, reading the tracepoints' records.
 runLiveTrackerContract('bpf', bpfUnavailable(), { bpfAttach: 'tracefs' });
 runLiveTrackerContract('bpftrace', bpftraceUnavailable());
-runLiveTrackerContract('bpftrace', bpftraceUnavailable(), { bpftraceMarks: 'complete' });
 runLiveTrackerContract('tracefs', tracefsUnavailable());

@@ -55,7 +55,7 @@ export interface EpochTake {
   readonly flushes: number;
   /**
    * Bytes of `changes` marked again, not because they were written in this epoch but because a
-   * write in flight across the previous take may have lost its completion mark (bpf-probe.ts).
+   * write in flight across the previous take may have lost its completion mark (carry-over.ts).
    */
   readonly remarkedBytes: number;
 }

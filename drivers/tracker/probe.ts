@@ -32,6 +32,20 @@ export interface ProbeSession {
   barrier(timeoutMs: number): Promise<void>;
   /** Ends the child (SIGTERM) and waits for it. */
   stop(): Promise<void>;
+  /** Backends that hold marks between drains: moves them into the sink now (synchronously); throws once the session has ended. */
+  drainNow?(): void;
+}
+
+/** A session that wants to act right after the supervisor has swapped the change map (at a take). */
+export interface EpochAwareSession extends ProbeSession {
+  /** Called synchronously right after the swap: whatever the sink receives from now on belongs to the new epoch. */
+  afterTake(): void;
+  /** Bytes marked again since the last call because a completion event may have been skipped (already in the changes). */
+  takeRemarkedBytes(): number;
+}
+
+export function isEpochAware(s: ProbeSession): s is EpochAwareSession {
+  return typeof (s as Partial<EpochAwareSession>).afterTake === 'function';
 }
 
 export interface ProbeBackend {

@@ -4,10 +4,10 @@ import { randomBytes } from 'node:crypto';
 import { StrataError } from '../../agent-core/api/errors.js';
 import type { Extent } from '../../agent-core/extents.js';
 import { RegionChangeMap } from '../../agent-core/tracker/region-change-map.js';
-import { BpfBackend, isEpochAware, type BpfAttach } from './bpf-probe.js';
-import { BpftraceBackend, type BpftraceMarks } from './bpftrace-probe.js';
+import { BpfBackend, type BpfAttach } from './bpf-probe.js';
+import { BpftraceBackend } from './bpftrace-probe.js';
 import type { BlindWindow, EpochTake, LiveTracker, TrackerState, TrackerStatus } from './live-tracker.js';
-import { describeExit, type ProbeBackend, type ProbeBackendName, type ProbeSession, type ProbeSink } from './probe.js';
+import { describeExit, isEpochAware, type ProbeBackend, type ProbeBackendName, type ProbeSession, type ProbeSink } from './probe.js';
 import { TracefsBackend } from './tracefs-probe.js';
 import { resolveTrackedDevice, type TrackedDevice } from './tracked-device.js';
 
@@ -23,8 +23,6 @@ export interface LiveTrackerOptions {
   readonly readyTimeoutMs?: number;
   readonly barrierTimeoutMs?: number;
   readonly onStateChange?: (status: TrackerStatus) => void;
-  /** Where bpftrace marks writes (bpftrace-probe.ts explains); default 'queue-and-complete'. */
-  readonly bpftraceMarks?: BpftraceMarks;
   /** bpftrace's perf ring buffer, pages per CPU (default 1024). */
   readonly bpftracePerfPages?: number;
   /** The tracefs ring buffer while tracking, KiB per CPU (default 8192). */
@@ -33,8 +31,8 @@ export interface LiveTrackerOptions {
   readonly bpfMaxEntries?: number;
   /** How often the bpf backend drains its kernel maps, ms (default 5000); takes drain too. */
   readonly bpfDrainIntervalMs?: number;
-  /** The bpf backend's memory of ranges before a take, re-marked if a completion event is skipped (default 30000, bpf-probe.ts; 0: such a skip is a gap). */
-  readonly bpfCarryOverMs?: number;
+  /** The eBPF backends' memory of marks before a take, marked again when the kernel skips a completion program (default 30000, carry-over.ts; 0: such a skip is a gap). */
+  readonly carryOverMs?: number;
   /** How the bpf backend attaches (bpf-probe.ts): 'btf' (tp_btf), 'tracefs' (perf events), default 'auto': btf when the kernel has BTF. */
   readonly bpfAttach?: BpfAttach | 'auto';
   /** The bpf backend's kernel bitmap limit per device (default 16 MiB: 4 KiB bits up to 512 GiB). */
@@ -49,12 +47,12 @@ function makeBackend(name: ProbeBackendName, device: TrackedDevice, options: Liv
         options.readyTimeoutMs,
         options.bpfMaxEntries,
         options.bpfDrainIntervalMs,
-        options.bpfCarryOverMs,
+        options.carryOverMs,
         options.bpfAttach,
         options.bpfBitmapMaxBytes,
       );
     case 'bpftrace':
-      return new BpftraceBackend(device, options.readyTimeoutMs, options.bpftracePerfPages, options.bpftraceMarks);
+      return new BpftraceBackend(device, options.readyTimeoutMs, options.bpftracePerfPages, options.carryOverMs);
     case 'tracefs':
       return new TracefsBackend(device, options.readyTimeoutMs, options.tracefsBufferKb);
   }
@@ -153,7 +151,7 @@ export class SupervisedTracker implements LiveTracker {
     // a peek shows what was written until now. Its drain is synchronous; a failing one ends the
     // session, which the supervisor handles as any probe exit.
     const s = this.session;
-    if (s && isEpochAware(s) && this.state === 'tracking') {
+    if (s?.drainNow && this.state === 'tracking') {
       try {
         s.drainNow();
       } catch {

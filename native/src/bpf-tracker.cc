@@ -830,6 +830,36 @@ Napi::Value Supported(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, why);
 }
 
+// bpfProgramInfo(id) -> {name, type, misses} for a program loaded by any process (bpftrace's), or
+// null once it is gone. The name is what its loader gave it (truncated to 15 bytes by the kernel).
+Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "bpfProgramInfo(id): id must be a number");
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.prog_id = info[0].As<Napi::Number>().Uint32Value();
+  int fd = static_cast<int>(Bpf(BPF_PROG_GET_FD_BY_ID, &attr));
+  if (fd < 0) {
+    if (errno == ENOENT) return env.Null();
+    throw SystemError(env, errno, "bpf(BPF_PROG_GET_FD_BY_ID)");
+  }
+  struct bpf_prog_info pi;
+  std::memset(&pi, 0, sizeof(pi));
+  std::memset(&attr, 0, sizeof(attr));
+  attr.info.bpf_fd = static_cast<uint32_t>(fd);
+  attr.info.info_len = sizeof(pi);
+  attr.info.info = Ptr(&pi);
+  int rc = static_cast<int>(Bpf(BPF_OBJ_GET_INFO_BY_FD, &attr));
+  int err = errno;
+  close(fd);
+  if (rc != 0) throw SystemError(env, err, "bpf(BPF_OBJ_GET_INFO_BY_FD)");
+  auto result = Napi::Object::New(env);
+  result.Set("name", Napi::String::New(env, std::string(pi.name, strnlen(pi.name, sizeof(pi.name)))));
+  result.Set("type", Napi::Number::New(env, pi.type));
+  result.Set("misses", Napi::Number::New(env, static_cast<double>(pi.recursion_misses)));
+  return result;
+}
+
 }  // namespace
 
 void RegisterBpfTracker(Napi::Env env, Napi::Object exports) {
@@ -837,6 +867,7 @@ void RegisterBpfTracker(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfTrackerDrain", Napi::Function::New(env, Drain, "bpfTrackerDrain"));
   exports.Set("bpfTrackerClose", Napi::Function::New(env, CloseTracker, "bpfTrackerClose"));
   exports.Set("bpfTrackerSupported", Napi::Function::New(env, Supported, "bpfTrackerSupported"));
+  exports.Set("bpfProgramInfo", Napi::Function::New(env, ProgramInfo, "bpfProgramInfo"));
 }
 
 }  // namespace strata
