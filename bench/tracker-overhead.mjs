@@ -5,7 +5,7 @@
 // prints what the programs themselves cost: the kernel's run-time statistics (kernel.bpf_stats_enabled)
 // divided by the writes, against the machine's CPU time per write in the same run.
 // usage: node bench/tracker-overhead.mjs [--size-mib N] [--runtime-s N] [--rounds N] [--iodepth N]
-//        [--backend bpf|bpf-tracefs|bpf-strict|bpftrace|bpftrace-complete|tracefs|all]
+//        [--backend bpf|bpf-armed|bpf-tracefs|bpf-strict|bpftrace|tracefs|all]
 //        (root; needs fio, bpftrace for its variants and the native addon for bpf; loads TypeScript via tsx)
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -29,7 +29,10 @@ const runtimeS = Number(values['runtime-s']);
 const rounds = Number(values.rounds);
 const iodepth = Number(values.iodepth);
 const VARIANTS = {
+  // Between takes (the rounds take only at their end) only the queue program is attached.
   bpf: { backend: 'bpf' },
+  // The completion program attached too, as in the 30 s after each take.
+  'bpf-armed': { backend: 'bpf', bpfCompletion: 'always' },
   // The same programs on perf events (kernels without BTF).
   'bpf-tracefs': { backend: 'bpf', bpfAttach: 'tracefs' },
   // Every completion event the kernel skipped is a gap (no carry-over of the ranges before a take).
@@ -129,6 +132,7 @@ async function programCost(dev, attach) {
     const x = native.bpfTrackerDrain(h);
     return {
       programNsPerWrite: (x.queueRunNs + x.completeRunNs) / r.ios,
+      queueNsPerWrite: x.queueRunNs / r.ios,
       runsPerWrite: (x.queueRuns + x.completeRuns) / r.ios,
       queueNsPerRun: x.queueRunNs / x.queueRuns,
       completeNsPerRun: x.completeRunNs / x.completeRuns,
@@ -192,6 +196,9 @@ try {
           `queue ${c.queueNsPerRun.toFixed(0)} ns, completion ${c.completeNsPerRun.toFixed(0)} ns a run) of ` +
           `${(c.cpuNsPerWrite / 1000).toFixed(1)} µs CPU per write = ${((c.programNsPerWrite / c.cpuNsPerWrite) * 100).toFixed(2)} %` +
           (attach === 'tracefs' ? ' (plus the perf record the kernel formats for each event, not counted here)' : ''),
+      );
+      console.log(
+        `${''.padEnd(17)} between takes (queue program only): ${c.queueNsPerWrite.toFixed(0)} ns per write = ${((c.queueNsPerWrite / c.cpuNsPerWrite) * 100).toFixed(2)} %`,
       );
     }
   }

@@ -103,6 +103,8 @@ export interface BpfProgramInfo {
   readonly type: number;
   /** Runs the kernel skipped because a BPF program was already running on that CPU. */
   readonly misses: number;
+  /** Runs, counted only while the sysctl kernel.bpf_stats_enabled is 1. */
+  readonly runs: number;
 }
 
 /** An open in-kernel tracker: maps, programs and perf events, closed by bpfTrackerClose or when collected. */
@@ -130,6 +132,7 @@ interface Addon {
   bpfTrackerClose(handle: BpfTrackerHandle): void;
   bpfTrackerSupported(): string | null;
   bpfProgramInfo(id: number): BpfProgramInfo | null;
+  bpfTrackerArmCompletion(handle: BpfTrackerHandle, armed: boolean): void;
 }
 
 /** Where the build puts the addon, relative to the project root. */
@@ -248,6 +251,9 @@ export const bpfTrackerClose = (handle: BpfTrackerHandle): void => addon().bpfTr
 
 /** Null when this process may use eBPF (it can create a map), else one sentence why not. */
 export const bpfTrackerSupported = (): string | null => addon().bpfTrackerSupported();
+
+/** Attaches the completion program (armed) or detaches it; the queue program stays attached. Idempotent. */
+export const bpfTrackerArmCompletion = (handle: BpfTrackerHandle, armed: boolean): void => addon().bpfTrackerArmCompletion(handle, armed);
 
 /** The program with this id (from /proc/PID/fdinfo's prog_id), or null once it has been unloaded. */
 export const bpfProgramInfo = (id: number): BpfProgramInfo | null => addon().bpfProgramInfo(id);

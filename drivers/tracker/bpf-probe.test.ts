@@ -3,12 +3,12 @@
 // what is particular to it: the record layout parser, attachment on every CPU through one perf
 // event, partitions, discards, map overflow turning into a gap, and takes racing parallel writers.
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, fsyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Scratch, run } from '../../test-support/disk.js';
-import { blockWriter, takeWhileWriting } from '../../test-support/tracker.js';
+import { blockWriter, takeWhileWriting, until } from '../../test-support/tracker.js';
 import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
 import { bpfProgramInfo, bpfTrackerClose, bpfTrackerDrain, bpfTrackerOpen, bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
@@ -191,6 +191,38 @@ describe.skipIf(skipReason !== undefined)('bpf backend', () => {
       { startBytes: 32 * KiB, lengthBytes: 32 * KiB },
       { startBytes: 16 * MiB - 32 * KiB, lengthBytes: 32 * KiB },
     ]);
+  });
+
+  it.each(['btf', 'tracefs'] as const)('attaches the completion program (%s attachment) only from a take’s barrier until armedMs after it', async (attach) => {
+    const dev = scratch.loop(scratch.image('disk.img', 16 * MiB));
+    // Runs are counted only while the kernel's BPF statistics are on.
+    const statsFile = '/proc/sys/kernel/bpf_stats_enabled';
+    const statsBefore = readFileSync(statsFile, 'utf8').trim();
+    writeFileSync(statsFile, '1');
+    try {
+      const t = await track(dev, { bpfAttach: attach, bpfCompletionArmedMs: 1000 });
+      const id = bpfProgramsOf(process.pid).get('strata_rq_done')!;
+      const completions = (): number => bpfProgramInfo(id)!.runs;
+      const atStart = completions();
+      directWrite(dev, 8 * KiB, 4 * KiB);
+      expect(completions(), 'no completion program before the first take').toBe(atStart);
+      await t.takeAndReset();
+      const atTake = completions();
+      directWrite(dev, 16 * KiB, 4 * KiB);
+      expect(completions(), 'the completion program runs after the take').toBeGreaterThan(atTake);
+      await until('the completion program is detached again', () => {
+        const before = completions();
+        directWrite(dev, 24 * KiB, 4 * KiB);
+        return completions() === before;
+      });
+      // Detached or not, the queue program marked every write.
+      const take = await t.takeAndReset();
+      expect(take.gapReason).toBeNull();
+      expect(take.changes.isMarked(4)).toBe(true);
+      expect(take.changes.isMarked(6)).toBe(true);
+    } finally {
+      writeFileSync(statsFile, statsBefore);
+    }
   });
 
   it('a peek shows a write at once, although the kernel maps are drained only every 5 s, and does not end the epoch', async () => {

@@ -37,6 +37,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { StrataError } from '../../agent-core/api/errors.js';
 import {
+  bpfTrackerArmCompletion,
   bpfTrackerClose,
   bpfTrackerDrain,
   bpfTrackerOpen,
@@ -48,7 +49,7 @@ import {
   type BpfTrackerOptions,
 } from '../../native/index.js';
 import { Btf, BtfKind } from './btf.js';
-import { CARRY_OVER_MS, CarryOver } from './carry-over.js';
+import { CARRY_OVER_MS, CarryOver, IN_FLIGHT_MS } from './carry-over.js';
 import { sentinelRead, timeout, type EpochAwareSession, type ProbeBackend, type ProbeExit, type ProbeSink } from './probe.js';
 import { TRACEFS, ensureTracefs } from './tracefs.js';
 import { eventRange, type TrackedDevice } from './tracked-device.js';
@@ -65,6 +66,9 @@ export const BPF_MAX_ENTRIES = 131_072;
  * once whatever the interval. 5 s keeps the carry-over below within a few seconds of its window.
  */
 export const BPF_DRAIN_INTERVAL_MS = 5000;
+
+/** 'after-takes': the completion program is attached only from a take's barrier until IN_FLIGHT_MS after it; 'always': the whole session. */
+export type BpfCompletion = 'after-takes' | 'always';
 /**
  * The kernel bitmap's size limit per tracked device. One bit covers 4 KiB up to a 512 GiB device;
  * a larger device gets coarser bits (8 KiB up to 1 TiB, and so on), marking a little more than was
@@ -176,6 +180,9 @@ export class BpfBackend implements ProbeBackend {
     /** Where the programs attach; by default tp_btf when the kernel publishes BTF, else perf events. */
     private readonly attachment: BpfAttach | 'auto' = 'auto',
     private readonly bitmapMaxBytes = BPF_BITMAP_MAX_BYTES,
+    /** When the completion program is attached: from each take's barrier for armedMs (default), or always. */
+    private readonly completion: BpfCompletion = 'after-takes',
+    private readonly armedMs = IN_FLIGHT_MS,
   ) {}
 
   /** The attachment prepare() chose. */
@@ -248,10 +255,21 @@ export class BpfBackend implements ProbeBackend {
       }
     }, this.drainIntervalMs);
     timer.unref();
+    // The completion program: attached from a take's barrier (before its drain, so every write in
+    // flight across the take completes with it attached) until armedMs (IN_FLIGHT_MS) after the take; detached
+    // otherwise, when only the queue program costs writers anything. Not before the first take: the
+    // epoch the attach begins is never trusted anyway.
+    const afterTakes = this.completion === 'after-takes';
+    let disarmTimer: NodeJS.Timeout | undefined;
+    const armCompletion = (armed: boolean): void => {
+      if (handle) bpfTrackerArmCompletion(handle, armed);
+    };
+    if (afterTakes) armCompletion(false);
     const end = (e: ProbeExit): void => {
       if (exitInfo) return;
       exitInfo = e;
       clearInterval(timer);
+      clearTimeout(disarmTimer);
       if (handle) bpfTrackerClose(handle);
       handle = undefined;
       resolveExit(e);
@@ -310,6 +328,10 @@ export class BpfBackend implements ProbeBackend {
       exited,
       barrier: () => {
         try {
+          if (afterTakes) {
+            clearTimeout(disarmTimer);
+            armCompletion(true);
+          }
           drain();
           return Promise.resolve();
         } catch (err) {
@@ -320,7 +342,19 @@ export class BpfBackend implements ProbeBackend {
         end({ code: 0, signal: null });
         return Promise.resolve();
       },
-      afterTake: () => carry.afterTake(Date.now()),
+      afterTake: () => {
+        carry.afterTake(Date.now());
+        if (!afterTakes) return;
+        clearTimeout(disarmTimer);
+        disarmTimer = setTimeout(() => {
+          try {
+            armCompletion(false);
+          } catch {
+            // closed meanwhile; a failing detach leaves it attached, which only costs writers
+          }
+        }, this.armedMs);
+        disarmTimer.unref();
+      },
       takeRemarkedBytes: () => {
         const n = remarkedBytes;
         remarkedBytes = 0;

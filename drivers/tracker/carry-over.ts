@@ -13,12 +13,18 @@
 // skipped completion into a gap.
 
 /**
- * How far before a take the marks are remembered: the block layer's default request timeout (30 s;
- * a request still unfinished by then is failed or dispatched again), so a write in flight across a
- * take is covered as long as the device keeps to it. Re-marking costs only extra reads: the last
+ * How long a write may stay in flight: the block layer's default request timeout (30 s; a request
+ * still unfinished by then is failed or dispatched again). The bpf backend keeps its completion
+ * program attached for this long after each take.
+ */
+export const IN_FLIGHT_MS = 30_000;
+
+/**
+ * How far before a take the marks are remembered: IN_FLIGHT_MS, so a write in flight across a take is
+ * covered as long as the device keeps to the timeout. Re-marking costs only extra reads: the last
  * 30 s of writes before a take, when a skip occurs.
  */
-export const CARRY_OVER_MS = 30_000;
+export const CARRY_OVER_MS = IN_FLIGHT_MS;
 
 /** Marks remembered around takes, in batches of the caller's type (drained sector pairs, byte pairs). */
 export class CarryOver<T> {

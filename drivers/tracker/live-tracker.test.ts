@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Scratch, run } from '../../test-support/disk.js';
-import { blockWriter, takeWhileWriting } from '../../test-support/tracker.js';
+import { blockWriter, takeWhileWriting, until } from '../../test-support/tracker.js';
 import type { Extent } from '../../agent-core/extents.js';
 import type { ChangeMap } from '../../agent-core/tracker/change-map.js';
 import { bpfTrackerSupported, nativeAvailable } from '../../native/index.js';
@@ -27,18 +27,6 @@ function directWrite(dev: string, offsetBytes: number, lengthBytes: number): voi
 
 function runs(map: ChangeMap): Extent[] {
   return [...map.runs()];
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
 }
 
 /** 4 KiB blocks that differ between two equally long buffers. */

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { StrataError } from '../../agent-core/api/errors.js';
 import type { Extent } from '../../agent-core/extents.js';
 import { RegionChangeMap } from '../../agent-core/tracker/region-change-map.js';
-import { BpfBackend, type BpfAttach } from './bpf-probe.js';
+import { BpfBackend, type BpfAttach, type BpfCompletion } from './bpf-probe.js';
 import { BpftraceBackend } from './bpftrace-probe.js';
 import type { BlindWindow, EpochTake, LiveTracker, TrackerState, TrackerStatus } from './live-tracker.js';
 import { describeExit, isEpochAware, type ProbeBackend, type ProbeBackendName, type ProbeSession, type ProbeSink } from './probe.js';
@@ -37,6 +37,10 @@ export interface LiveTrackerOptions {
   readonly bpfAttach?: BpfAttach | 'auto';
   /** The bpf backend's kernel bitmap limit per device (default 16 MiB: 4 KiB bits up to 512 GiB). */
   readonly bpfBitmapMaxBytes?: number;
+  /** When the bpf backend's completion program is attached: 'after-takes' (default: for 30 s after each take's barrier) or 'always'. */
+  readonly bpfCompletion?: BpfCompletion;
+  /** How long after a take 'after-takes' keeps the completion program attached (default 30000; tests shorten it). */
+  readonly bpfCompletionArmedMs?: number;
 }
 
 function makeBackend(name: ProbeBackendName, device: TrackedDevice, options: LiveTrackerOptions): ProbeBackend {
@@ -50,6 +54,8 @@ function makeBackend(name: ProbeBackendName, device: TrackedDevice, options: Liv
         options.carryOverMs,
         options.bpfAttach,
         options.bpfBitmapMaxBytes,
+        options.bpfCompletion,
+        options.bpfCompletionArmedMs,
       );
     case 'bpftrace':
       return new BpftraceBackend(device, options.readyTimeoutMs, options.bpftracePerfPages, options.carryOverMs);

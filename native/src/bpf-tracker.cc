@@ -445,6 +445,8 @@ struct Tracker {
   // perf events (tracefs attachment) or raw tracepoint links (btf attachment)
   int attached[2] = {-1, -1};
   Attach attach = Attach::Btf;
+  // The completion tracepoint's id (tracefs attachment), to attach its program again after a disarm.
+  uint32_t completeTracepointId = 0;
   uint32_t maxEntries = 0;
   uint64_t startSector = 0, endSector = 0;
   uint32_t blockShift = 0, words = 0;
@@ -650,6 +652,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   auto handle = Napi::External<Tracker>::New(env, t, [](Napi::Env, Tracker* p) { delete p; });
   try {
     t->attach = c.attach;
+    if (c.attach == Attach::Tracefs) t->completeTracepointId = c.complete.id;
     t->maxEntries = c.maxEntries;
     t->startSector = c.startSector;
     t->endSector = c.endSector;
@@ -830,7 +833,25 @@ Napi::Value Supported(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, why);
 }
 
-// bpfProgramInfo(id) -> {name, type, misses} for a program loaded by any process (bpftrace's), or
+// bpfTrackerArmCompletion(handle, armed): attaches the completion program (armed) or detaches it.
+// Detached, a completion costs nothing at all: the tracepoint has one program fewer to call (a
+// disabled perf event would still run its program). Attaching again takes well under a millisecond.
+Napi::Value ArmCompletion(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Tracker* t = RequireTracker(info[0]);
+  if (!t->open()) throw SystemError(env, EBADF, "bpfTrackerArmCompletion", "the tracker is closed");
+  bool armed = info.Length() > 1 && info[1].ToBoolean().Value();
+  if (!armed) {
+    if (t->attached[1] >= 0 && t->attach == Attach::Tracefs) ioctl(t->attached[1], PERF_EVENT_IOC_DISABLE, 0);
+    CloseFd(t->attached[1]);
+  } else if (t->attached[1] < 0) {
+    t->attached[1] = t->attach == Attach::Btf ? AttachRawTracepoint(env, t->progs[1], "block_rq_complete")
+                                               : AttachTracepoint(env, t->completeTracepointId, t->progs[1], "block_rq_complete");
+  }
+  return env.Undefined();
+}
+
+// bpfProgramInfo(id) -> {name, type, misses, runs} for a program loaded by any process (bpftrace's), or
 // null once it is gone. The name is what its loader gave it (truncated to 15 bytes by the kernel).
 Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -857,6 +878,7 @@ Napi::Value ProgramInfo(const Napi::CallbackInfo& info) {
   result.Set("name", Napi::String::New(env, std::string(pi.name, strnlen(pi.name, sizeof(pi.name)))));
   result.Set("type", Napi::Number::New(env, pi.type));
   result.Set("misses", Napi::Number::New(env, static_cast<double>(pi.recursion_misses)));
+  result.Set("runs", Napi::Number::New(env, static_cast<double>(pi.run_cnt)));
   return result;
 }
 
@@ -868,6 +890,7 @@ void RegisterBpfTracker(Napi::Env env, Napi::Object exports) {
   exports.Set("bpfTrackerClose", Napi::Function::New(env, CloseTracker, "bpfTrackerClose"));
   exports.Set("bpfTrackerSupported", Napi::Function::New(env, Supported, "bpfTrackerSupported"));
   exports.Set("bpfProgramInfo", Napi::Function::New(env, ProgramInfo, "bpfProgramInfo"));
+  exports.Set("bpfTrackerArmCompletion", Napi::Function::New(env, ArmCompletion, "bpfTrackerArmCompletion"));
 }
 
 }  // namespace strata
