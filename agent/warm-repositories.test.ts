@@ -8,7 +8,10 @@ import type { Job, JobId } from '../agent-core/api/job.js';
 import { makeExt4Image } from '../test-support/api-contract-suite.js';
 import { strata, summaryOf } from '../test-support/cli.js';
 import { run, Scratch } from '../test-support/disk.js';
+import { Repository } from '../agent-core/repo/repository.js';
+import { LocalDirBackend } from '../drivers/storage/local-dir-backend.js';
 import { openAgent, type Agent } from './agent.js';
+import { WarmRepositories } from './warm-repositories.js';
 
 describe('the agent between jobs', () => {
   let scratch: Scratch;
@@ -85,5 +88,36 @@ describe('the agent between jobs', () => {
     expect(second.mode).toBe('full');
     expect(second.bytesNew).toBe(first.bytesNew);
     expect(await verifyProblems()).toEqual([]);
+  });
+});
+
+describe('WarmRepositories and encrypted repositories', () => {
+  it('derives the password key once per repository, never for a wrong password, and forgets it when closed', async () => {
+    const scratch = new Scratch('strata-warm-keys-');
+    const warm = new WarmRepositories();
+    try {
+      const repoPath = scratch.path('repo');
+      await Repository.init(new LocalDirBackend(repoPath), { encryption: 'aes-256-gcm', password: 'right horse' });
+      const first = await warm.open(repoPath, () => 'right horse');
+      const second = await warm.open(repoPath, () => 'right horse');
+      expect(warm.wrappingKeysDerived).toBe(1);
+      // The same keys either way: the second open unwrapped the key file with the remembered key.
+      expect(second.keys.encKey!.equals(first.keys.encKey!)).toBe(true);
+      expect(second.keys.idKey.equals(first.keys.idKey)).toBe(true);
+      await expect(warm.open(repoPath, () => 'wrong horse')).rejects.toMatchObject({ code: 'PermissionDenied' });
+      expect(warm.wrappingKeysDerived).toBe(1);
+      // Another repository with the same password has its own salt: its own key.
+      const otherPath = scratch.path('other');
+      await Repository.init(new LocalDirBackend(otherPath), { encryption: 'aes-256-gcm', password: 'right horse' });
+      await warm.open(otherPath, () => 'right horse');
+      expect(warm.wrappingKeysDerived).toBe(2);
+      await warm.close();
+      // Closed: opens still work, as in the CLI, and remember nothing.
+      expect((await warm.open(repoPath, () => 'right horse')).keys.idKey.equals(first.keys.idKey)).toBe(true);
+      expect(warm.wrappingKeysDerived).toBe(2);
+    } finally {
+      await warm.close();
+      scratch.cleanup();
+    }
   });
 });

@@ -6,7 +6,7 @@
 // listings at every load, and a pool is reused only after a job that succeeded with it.
 import { timingSafeEqual } from 'node:crypto';
 import type { BlockCompute } from '../agent-core/engine/compute.js';
-import { Repository, RepositoryMemo } from '../agent-core/repo/repository.js';
+import { Repository, RepositoryMemo, type WrappingKeyCache } from '../agent-core/repo/repository.js';
 import { WorkerPool } from '../drivers/compute/worker-pool.js';
 import { LocalDirBackend } from '../drivers/storage/local-dir-backend.js';
 
@@ -39,7 +39,30 @@ function sameKey(a: Buffer | null, b: Buffer | null): boolean {
 
 export class WarmRepositories {
   private readonly warm = new Map<string, Warm>();
+  /**
+   * Password-derived keys that opened a repository, so an encrypted repository's jobs do not run
+   * scrypt (~100 ms, 32 MiB) each time. Forgotten after idleMs without use and when the agent closes;
+   * the agent holds the repositories' own keys in the same memory anyway.
+   */
+  private readonly wrappingKeys = new Map<string, { key: Buffer; timer: NodeJS.Timeout }>();
+  private readonly wrappingKeyCache: WrappingKeyCache = {
+    get: (id) => {
+      const e = this.wrappingKeys.get(id);
+      if (e) e.timer.refresh();
+      return e?.key;
+    },
+    set: (id, key) => {
+      if (this.closed) return;
+      clearTimeout(this.wrappingKeys.get(id)?.timer);
+      const timer = setTimeout(() => this.forgetWrappingKey(id), this.idleMs);
+      timer.unref();
+      this.wrappingKeys.set(id, { key, timer });
+      this.wrappingKeysDerived++;
+    },
+  };
   private closed = false;
+  /** Password-derived keys remembered so far (tests: a second open of an encrypted repository derives none). */
+  wrappingKeysDerived = 0;
   /** Pools started so far (tests: a second job reuses the first one's). */
   poolsStarted = 0;
   /** Pools stopped so far. */
@@ -53,7 +76,8 @@ export class WarmRepositories {
    */
   async open(repoPath: string, getPassword: () => string | null): Promise<Repository> {
     const backend = new LocalDirBackend(repoPath);
-    const repo = await Repository.open(backend, getPassword);
+    // Repository.open sets a key only when it derived it and the key opened a key file.
+    const repo = await Repository.open(backend, getPassword, this.wrappingKeyCache);
     if (this.closed) return repo;
     const key = backend.location;
     let w = this.warm.get(key);
@@ -120,7 +144,16 @@ export class WarmRepositories {
   /** Stops every pool and forgets every memo; later opens work as in the CLI. */
   async close(): Promise<void> {
     this.closed = true;
+    for (const id of [...this.wrappingKeys.keys()]) this.forgetWrappingKey(id);
     await Promise.all([...this.warm.keys()].map((key) => this.drop(key)));
+  }
+
+  private forgetWrappingKey(id: string): void {
+    const e = this.wrappingKeys.get(id);
+    if (!e) return;
+    clearTimeout(e.timer);
+    e.key.fill(0);
+    this.wrappingKeys.delete(id);
   }
 
   private touch(key: string, w: Warm): void {

@@ -5,7 +5,7 @@
 // prints what the programs themselves cost: the kernel's run-time statistics (kernel.bpf_stats_enabled)
 // divided by the writes, against the machine's CPU time per write in the same run.
 // usage: node bench/tracker-overhead.mjs [--size-mib N] [--runtime-s N] [--rounds N] [--iodepth N]
-//        [--backend bpf|bpf-armed|bpf-tracefs|bpf-strict|bpftrace|tracefs|all]
+//        [--backend bpf|bpf-armed|bpf-tracefs|bpf-strict|bpftrace|tracefs[,...]|all]
 //        (root; needs fio, bpftrace for its variants and the native addon for bpf; loads TypeScript via tsx)
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -40,7 +40,7 @@ const VARIANTS = {
   bpftrace: { backend: 'bpftrace' },
   tracefs: { backend: 'tracefs' },
 };
-const backends = values.backend === 'all' ? Object.keys(VARIANTS) : [values.backend];
+const backends = values.backend === 'all' ? Object.keys(VARIANTS) : values.backend.split(',');
 for (const [name, v] of [['size-mib', sizeMiB], ['runtime-s', runtimeS], ['rounds', rounds], ['iodepth', iodepth]]) {
   if (!Number.isInteger(v) || v < 1) {
     console.error(`tracker-overhead: --${name} must be a positive integer`);
@@ -48,7 +48,7 @@ for (const [name, v] of [['size-mib', sizeMiB], ['runtime-s', runtimeS], ['round
   }
 }
 if (backends.some((b) => !(b in VARIANTS))) {
-  console.error(`tracker-overhead: --backend must be one of ${Object.keys(VARIANTS).join(', ')} or all, not ${values.backend}`);
+  console.error(`tracker-overhead: --backend must be one or more (comma-separated) of ${Object.keys(VARIANTS).join(', ')}, or all, not ${values.backend}`);
   process.exit(2);
 }
 if (process.getuid?.() !== 0) {

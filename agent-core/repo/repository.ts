@@ -1,6 +1,6 @@
 // A Strata repository: its config and keys, the merged index, blob reads, and the blob writer
 // that fills packs and writes index files in the order docs/FORMAT.md prescribes.
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import zstd from 'zstd-napi';
 import { z } from 'zod';
@@ -70,6 +70,12 @@ export class RepositoryMemo {
 /** Manifests a memo keeps: the parents of the next backups, not the whole history of a long-lived repository. */
 const MEMO_MANIFESTS = 256;
 
+/** Password-derived wrapping keys by a digest of the password and the key file's KDF parameters. */
+export interface WrappingKeyCache {
+  get(id: string): Buffer | undefined;
+  set(id: string, key: Buffer): void;
+}
+
 export class Repository {
   readonly index = new MasterIndex();
   /** Set by a long-lived caller (the agent); null in the CLI, which reads everything each run. */
@@ -128,8 +134,12 @@ export class Repository {
     return new Repository(backend, config, keys);
   }
 
-  /** Opens and unlocks a repository. getPassword is called only if the repository is encrypted. */
-  static async open(backend: RepoBackend, getPassword: () => string | null): Promise<Repository> {
+  /**
+   * Opens and unlocks a repository. getPassword is called only if the repository is encrypted.
+   * wrappingKeys: password-derived keys an earlier open computed (scrypt costs ~100 ms and 32 MiB);
+   * the long-lived agent keeps them between jobs. Only keys that opened a key file are kept.
+   */
+  static async open(backend: RepoBackend, getPassword: () => string | null, wrappingKeys?: WrappingKeyCache): Promise<Repository> {
     if (!(await backend.isRepository())) {
       throw new StrataError('NotFound', `${backend.location} is not a Strata repository; create one with \`strata init --repo ${backend.location}\`.`);
     }
@@ -166,8 +176,14 @@ export class Repository {
       const file = KeyFileSchema.safeParse(JSON.parse((await backend.load('keys', name)).toString('utf8')));
       if (!file.success) continue;
       const kdf: KdfParams = { N: file.data.kdf.N, r: file.data.kdf.r, p: file.data.kdf.p, salt: file.data.kdf.salt };
-      const keys = unwrapKeys(file.data.wrapped, passwordKey(password, kdf));
-      if (keys) return new Repository(backend, config, keys);
+      const cacheId = createHash('sha256').update(`${kdf.salt}\0${kdf.N}\0${kdf.r}\0${kdf.p}\0`).update(password).digest('hex');
+      const cached = wrappingKeys?.get(cacheId);
+      const wrappingKey = cached ?? passwordKey(password, kdf);
+      const keys = unwrapKeys(file.data.wrapped, wrappingKey);
+      if (keys) {
+        if (!cached) wrappingKeys?.set(cacheId, wrappingKey);
+        return new Repository(backend, config, keys);
+      }
     }
     throw new StrataError('PermissionDenied', 'The password does not open this repository; check the password file and try again.');
   }
