@@ -7,12 +7,12 @@ import type { BackupMode, SnapshotSummary } from '../api/snapshot.js';
 import { converge, type Convergence } from './converge.js';
 import type { BlockSource } from '../block-source.js';
 import { alignExtents, complementExtents, intersectExtents, normalizeExtents, totalBytes, type Extent } from '../extents.js';
-import { BlobType, DEFAULTS, ExtentKind, STORED_DIGEST_BYTES } from '../repo/format.js';
+import { BlobType, Compression, DEFAULTS, ExtentKind, STORED_DIGEST_BYTES } from '../repo/format.js';
 import { encodeMapPage, splitIntoPages, type MapExtent } from '../repo/map-page.js';
 import type { Manifest } from '../repo/manifest.js';
 import type { Repository } from '../repo/repository.js';
 import type { BlockCompute, SealedBlob, SealItem } from './compute.js';
-import { loadExtents, ParentView, type WindowParent } from './parent-view.js';
+import { loadExtents, ParentView, type ReadParent } from './parent-view.js';
 import type { Progress } from './progress.js';
 import { matchesStoredDigest, mergeRuns, READ_GAP_BYTES, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
 export { mergeRuns, subtractRuns } from './window-read.js';
@@ -26,11 +26,15 @@ const MAX_PINNED_WINDOWS = 48;
 
 /** A new chunk of a window, and its stored form on the way (null: already in the repository or queued). */
 interface ChunkSeal {
-  readonly chunk: { first: number; count: number; id: string };
+  readonly chunk: WindowChunk;
   readonly offset: number;
   readonly length: number;
   readonly sealed: Promise<SealedBlob> | null;
 }
+/** Windows in flight in all, most of them with nothing to read (WINDOWS_IN_FLIGHT bounds those that read). */
+const MAX_WINDOWS_IN_FLIGHT = 64;
+/** A window that read at most this much copies its chunks out rather than being held for them (1 MiB). */
+const SPARSE_WINDOW_BYTES = 1 << 20;
 /** How far ahead of the window being started the source is asked to read ahead (48 MiB). */
 const PREFETCH_WINDOWS = 12;
 /** Chunks are sent to the pool in batches of at least this many bytes (the last of a window may be smaller). */
@@ -176,18 +180,28 @@ export function checkSourceSize(sourceName: string, sizeBytes: number, parent: P
   }
 }
 
-/** Block classes inside a window. */
-const C_UNMAPPED = 0;
+/** Classes of a read block (a block not read is mapped from the runs it lies in). */
 const C_ZERO = 1;
 const C_SAME = 2;
 const C_NEW = 3;
-/** Not read: a tracked incremental takes it from the parent's data, which the tracker vouches for. */
-const C_KEPT = 4;
+/** Parts of a window when its extents are emitted: valid but not present, kept from the base, read. */
+const P_HOLE = 0;
+const P_KEPT = 1;
+const P_READ = 2;
+const NO_BLOCKS = new Uint8Array(0);
+const NO_INDEX = new Int32Array(0);
+
+/** A new chunk of a window: `count` blocks from window block `first`, whose digests start at read block `at`. */
+interface WindowChunk {
+  readonly first: number;
+  readonly count: number;
+  readonly at: number;
+  readonly id: string;
+}
 
 interface WindowWork {
   readonly startBytes: number;
   readonly lengthBytes: number;
-  readonly blocks: number;
   /** Window-relative, block-aligned runs that were read. */
   readonly runs: [number, number][];
   /** Window-relative runs that are valid but hold no data on the source (sparse holes). */
@@ -199,7 +213,7 @@ interface WindowWork {
   readonly parentZeros: [number, number][] | null;
   readonly sab: SharedArrayBuffer | null;
   readonly hashed: Promise<{ digests: Buffer; zeroMask: Uint8Array } | null>;
-  readonly parent: Promise<WindowParent | null>;
+  readonly parent: Promise<ReadParent | null>;
   readonly planned: Promise<WindowPlan>;
 }
 
@@ -225,11 +239,17 @@ export interface PassPlan {
   readonly reportProgress: boolean;
 }
 
+/** A window's read blocks, classified: each array has one entry per read block, in run order. */
 interface WindowPlan {
   readonly cls: Uint8Array;
-  readonly digests32: Buffer;
-  readonly parent: WindowParent | null;
-  readonly chunks: { first: number; count: number; id: string }[];
+  /** The pool's 32-byte digests of the read blocks; null when the window read nothing. */
+  readonly digests: Buffer | null;
+  /** Window block of each read block. */
+  readonly blockOf: Int32Array;
+  /** Index in `chunks` of each new read block, else -1. */
+  readonly chunkOf: Int32Array;
+  readonly parent: ReadParent | null;
+  readonly chunks: WindowChunk[];
   readonly seals: ChunkSeal[];
 }
 
@@ -286,9 +306,9 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     reuseIfIdle(sab);
   };
   /** The bytes of a chunk stored in place, for a pack: held in its window, or copied out when too many windows are held. */
-  const storedInPlace = (sab: SharedArrayBuffer, offset: number, length: number): { bytes: Buffer; written?: () => void } => {
+  const storedInPlace = (sab: SharedArrayBuffer, offset: number, length: number, sparse: boolean): { bytes: Buffer; written?: () => void } => {
     const bytes = Buffer.from(sab, offset, length);
-    if (!packHolds.has(sab) && packHolds.size >= (req.maxPinnedWindows ?? MAX_PINNED_WINDOWS)) return { bytes: Buffer.from(bytes) };
+    if (sparse || (!packHolds.has(sab) && packHolds.size >= (req.maxPinnedWindows ?? MAX_PINNED_WINDOWS))) return { bytes: Buffer.from(bytes) };
     packHolds.set(sab, (packHolds.get(sab) ?? 0) + 1);
     const written = (): void => {
       const n = packHolds.get(sab)! - 1;
@@ -320,7 +340,8 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         last.startBytes + last.lengthBytes === e.startBytes &&
         (e.kind !== ExtentKind.data || (last.chunkId === e.chunkId && last.offsetInChunkBytes! + last.lengthBytes === e.offsetInChunkBytes))
       ) {
-        extents[extents.length - 1] = { ...last, lengthBytes: last.lengthBytes + e.lengthBytes };
+        // Every extent here was made by this pass (commitWindow's literals), so it may grow in place.
+        (last as { lengthBytes: number }).lengthBytes += e.lengthBytes;
       } else {
         extents.push(e);
       }
@@ -328,7 +349,6 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
 
     const startWindow = (ws: number): WindowWork => {
       const we = Math.min(size, ws + WINDOW_BYTES);
-      const blocks = Math.ceil((we - ws) / bs);
       const validRuns = validCursor.within(ws, we);
       const presentRuns = presentCursor.within(ws, we);
       const readRuns = readCursor.within(ws, we);
@@ -336,13 +356,11 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       const kept = pass.keepUnread ? subtractRuns(presentRuns, readRuns) : [];
       const marked = pass.marked ? pass.marked.within(ws, we) : null;
       const parentZeros = pass.parentZeros ? pass.parentZeros.within(ws, we) : null;
-      // A window with nothing to read, or a pass that does not compare digests, needs only which
-      // base extent holds each block; a tracked one, the digests under the blocks it reads.
-      const parent =
-        view === null || validRuns.length === 0
-          ? Promise.resolve(null)
-          : view.window(ws, blocks, !needDigests || readRuns.length === 0 ? [] : pass.keepUnread ? readRuns : undefined);
-      const common = { startBytes: ws, lengthBytes: we - ws, blocks, holes, kept, marked, parentZeros, parent };
+      // The base under the blocks read: which extent holds each (and its stored digest, when read
+      // blocks are compared or the tracker checked). Blocks not read are mapped from the base's
+      // extents as they are, so a window with nothing to read costs its runs and extents, not its blocks.
+      const parent = view === null || validRuns.length === 0 ? Promise.resolve(null) : view.readWindow(ws, needDigests ? readRuns : [], needDigests);
+      const common = { startBytes: ws, lengthBytes: we - ws, holes, kept, marked, parentZeros, parent };
       if (readRuns.length === 0) {
         const w = { ...common, runs: [], sab: null, hashed: Promise.resolve(null) };
         const planned = planWindow(w);
@@ -366,64 +384,68 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       return { ...w, planned };
     };
 
-    // Runs as soon as a window's hashes arrive, so its seals start without waiting for earlier windows.
+    // Runs as soon as a window's hashes arrive, so its seals start without waiting for earlier
+    // windows. Everything here is per read block (in run order, as the pool returns digests), so a
+    // window's cost follows what it read.
     const planWindow = async (w: Omit<WindowWork, 'planned'>): Promise<WindowPlan> => {
-      const cls = new Uint8Array(w.blocks); // C_UNMAPPED by default
-      const digests32 = Buffer.alloc(w.blocks * 32);
       const hashed = await w.hashed;
       const windowParent = await w.parent;
+      if (w.kept.length > 0 && !windowParent) {
+        throw new StrataError('Internal', `A tracked backup of ${req.sourceName} lost its parent's map at byte ${w.startBytes + w.kept[0]![0]}; run it again with --full.`);
+      }
+      if (!hashed) return { cls: NO_BLOCKS, digests: null, blockOf: NO_INDEX, chunkOf: NO_INDEX, parent: windowParent, chunks: [], seals: [] };
       // Only incrementals and resyncs classify read blocks against the parent; a full, and a
       // convergence pass, store every block they read anew (deduplicated by chunk id).
       const compareTo = pass.compare ? windowParent : null;
-      for (const [o, l] of w.holes) cls.fill(C_ZERO, o / bs, Math.ceil((o + l) / bs));
-      for (const [o, l] of w.kept) {
-        if (!windowParent) throw new StrataError('Internal', `A tracked backup of ${req.sourceName} lost its parent's map at byte ${w.startBytes + o}; run it again with --full.`);
-        // Unread blocks are ones the base holds whole: its data, else its zeros.
-        for (let blk = o / bs; blk < Math.ceil((o + l) / bs); blk++) cls[blk] = windowParent.extentOf[blk]! >= 0 ? C_KEPT : C_ZERO;
-      }
-      if (hashed) {
-        let k = 0;
-        for (const [o, l] of w.runs) {
-          const first = o / bs;
-          const n = Math.ceil(l / bs);
-          hashed.digests.copy(digests32, first * 32, k * 32, (k + n) * 32);
-          for (let b = 0; b < n; b++) {
-            const blk = first + b;
-            if (hashed.zeroMask[k + b]) cls[blk] = C_ZERO;
-            else if (compareTo && compareTo.extentOf[blk]! >= 0 && matchesStoredDigest(digests32, blk, compareTo.digests, blk)) cls[blk] = C_SAME;
-            else cls[blk] = C_NEW;
-          }
-          k += n;
+      const digests = hashed.digests;
+      const n = hashed.zeroMask.length;
+      const cls = new Uint8Array(n);
+      const blockOf = new Int32Array(n);
+      let k = 0;
+      for (const [o, l] of w.runs) {
+        const first = o / bs;
+        const count = Math.ceil(l / bs);
+        for (let b = 0; b < count; b++, k++) {
+          blockOf[k] = first + b;
+          if (hashed.zeroMask[k]) cls[k] = C_ZERO;
+          else if (compareTo && compareTo.dataOf[k]! >= 0 && matchesStoredDigest(digests, k, compareTo.digests, k)) cls[k] = C_SAME;
+          else cls[k] = C_NEW;
         }
-        if (w.marked && windowParent) countTrackerMisses(w, hashed.zeroMask, digests32, windowParent);
       }
+      if (w.marked && windowParent) countTrackerMisses(w, hashed.zeroMask, digests, blockOf, windowParent);
 
-      // Per slot: store changed runs, or the whole slot when most of it changed.
+      // Per slot: store changed runs, or the whole slot when most of it changed. Only read blocks
+      // can be new or the same, so the slots without one are skipped.
       const slotBlocks = cfg.slotBytes / bs;
-      const chunks: { first: number; count: number; id: string }[] = [];
-      for (let s0 = 0; s0 < w.blocks; s0 += slotBlocks) {
-        const s1 = Math.min(w.blocks, s0 + slotBlocks);
+      const chunks: WindowChunk[] = [];
+      const chunkOf = new Int32Array(n).fill(-1);
+      for (let k0 = 0; k0 < n; ) {
+        const slot = Math.floor(blockOf[k0]! / slotBlocks);
+        let k1 = k0 + 1;
+        while (k1 < n && Math.floor(blockOf[k1]! / slotBlocks) === slot) k1++;
         if (compareTo) {
           let newCount = 0;
           let dataCount = 0;
-          for (let b = s0; b < s1; b++) {
-            if (cls[b] === C_NEW) newCount++;
-            if (cls[b] === C_NEW || cls[b] === C_SAME) dataCount++;
+          for (let j = k0; j < k1; j++) {
+            if (cls[j] === C_NEW) newCount++;
+            if (cls[j] === C_NEW || cls[j] === C_SAME) dataCount++;
           }
           if (newCount > 0 && newCount >= DEFAULTS.wholeSlotChangedShare * dataCount) {
-            for (let b = s0; b < s1; b++) if (cls[b] === C_SAME) cls[b] = C_NEW;
+            for (let j = k0; j < k1; j++) if (cls[j] === C_SAME) cls[j] = C_NEW;
           }
         }
-        for (let b = s0; b < s1; ) {
-          if (cls[b] !== C_NEW) {
-            b++;
+        for (let j = k0; j < k1; ) {
+          if (cls[j] !== C_NEW) {
+            j++;
             continue;
           }
-          let e = b;
-          while (e < s1 && cls[e] === C_NEW) e++;
-          chunks.push({ first: b, count: e - b, id: repo.chunkId(digests32.subarray(b * 32, e * 32)) });
-          b = e;
+          let e = j + 1;
+          while (e < k1 && cls[e] === C_NEW && blockOf[e] === blockOf[e - 1]! + 1) e++;
+          chunkOf.fill(chunks.length, j, e);
+          chunks.push({ first: blockOf[j]!, count: e - j, at: j, id: repo.chunkId(digests.subarray(j * 32, e * 32)) });
+          j = e;
         }
+        k0 = k1;
       }
 
       // Chunks go to the pool in batches of at least SEAL_BATCH_BYTES: a 1 MiB chunk alone, the
@@ -449,67 +471,119 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         const length = Math.min(w.lengthBytes, (c.first + c.count) * bs) - offset;
         seals.push({ chunk: c, offset, length, sealed: null });
         if (writer.has(c.id)) continue;
-        batch.items.push({ offset, length, type: BlobType.data, idHex: c.id });
+        // The chunk's digests blob is made beside it on the pool (its own memory: a message copies a view's whole buffer).
+        const digests16 = new Uint8Array(c.count * STORED_DIGEST_BYTES);
+        for (let b = 0; b < c.count; b++) digests16.set(digests.subarray((c.at + b) * 32, (c.at + b) * 32 + STORED_DIGEST_BYTES), b * STORED_DIGEST_BYTES);
+        batch.items.push({ offset, length, type: BlobType.data, idHex: c.id, digests16 });
         batch.at.push(seals.length - 1);
         batchBytes += length;
         if (batchBytes >= SEAL_BATCH_BYTES) sendBatch();
       }
       sendBatch();
-      return { cls, digests32, parent: windowParent, chunks, seals };
+      return { cls, digests, blockOf, chunkOf, parent: windowParent, chunks, seals };
     };
 
     // Runs in disk order: adds the window's blobs to the packs and its extents to the map.
     const commitWindow = async (w: WindowWork): Promise<void> => {
-      const { cls, digests32, parent, chunks, seals } = await w.planned;
+      const { cls, digests, chunkOf, parent, chunks, seals } = await w.planned;
+      // A window that read little (a tracked incremental's few changed blocks) is not held for its
+      // chunks: they are copied out, and the window goes back to the free list when committed, so
+      // such a pass cycles through a few windows instead of allocating one per window it reads.
+      let readBytes = 0;
+      for (const [, l] of w.runs) readBytes += l;
+      const sparse = readBytes <= SPARSE_WINDOW_BYTES;
       for (const s of seals) {
+        let made: SealedBlob['digests'] = undefined;
         if (s.sealed) {
           const r = await s.sealed;
+          made = r.digests;
           if (!writer.has(s.chunk.id)) {
             if (r.sealed) {
               await writer.add(BlobType.data, r.compression, s.chunk.id, r.sealed, r.rawLength);
             } else {
-              const { bytes, written } = storedInPlace(w.sab!, s.offset, r.storedLength);
+              const { bytes, written } = storedInPlace(w.sab!, s.offset, r.storedLength, sparse);
               await writer.add(BlobType.data, r.compression, s.chunk.id, bytes, r.rawLength, written);
             }
             bytesNew += s.length;
           }
         }
         // A killed run may have stored a chunk without its digests; store them whenever missing.
-        const digestsId = repo.digestsBlobId(s.chunk.id);
-        if (!writer.has(digestsId)) {
+        const digestsId = made?.idHex ?? repo.digestsBlobId(s.chunk.id);
+        if (made && !writer.has(digestsId)) {
+          await writer.add(BlobType.digests, Compression.none, digestsId, made.sealed, s.chunk.count * STORED_DIGEST_BYTES);
+        } else if (!writer.has(digestsId)) {
           const d16 = Buffer.alloc(s.chunk.count * STORED_DIGEST_BYTES);
-          for (let b = 0; b < s.chunk.count; b++) digests32.copy(d16, b * STORED_DIGEST_BYTES, (s.chunk.first + b) * 32, (s.chunk.first + b) * 32 + STORED_DIGEST_BYTES);
+          for (let b = 0; b < s.chunk.count; b++) digests!.copy(d16, b * STORED_DIGEST_BYTES, (s.chunk.at + b) * 32, (s.chunk.at + b) * 32 + STORED_DIGEST_BYTES);
           await writer.addPlain(BlobType.digests, digestsId, d16, false);
         }
       }
 
-      // Emit the window's extents in disk order.
-      const chunkOf = new Int32Array(w.blocks).fill(-1);
-      chunks.forEach((c, i) => chunkOf.fill(i, c.first, c.first + c.count));
-      for (let b = 0; b < w.blocks; ) {
-        const c = cls[b]!;
-        let e = b + 1;
-        if (c === C_SAME || c === C_KEPT) {
-          const pe = parent!.extentOf[b]!;
-          while (e < w.blocks && (cls[e] === C_SAME || cls[e] === C_KEPT) && parent!.extentOf[e] === pe) e++;
-        } else if (c === C_NEW) {
-          while (e < w.blocks && chunkOf[e] === chunkOf[b]) e++;
+      // Emit the window's extents in disk order: the read blocks as classified, the kept ones from
+      // the base's extents, holes as zeros, and the rest unmapped. Holes a pass reads (none but in
+      // a convergence's odd case) are taken as read.
+      const ws = w.startBytes;
+      const holes = w.runs.length > 0 && w.holes.length > 0 ? subtractRuns(w.holes, w.runs) : w.holes;
+      const parts: [number, number, number][] = [];
+      for (const [o, l] of holes) parts.push([o, l, P_HOLE]);
+      for (const [o, l] of w.kept) parts.push([o, l, P_KEPT]);
+      for (const [o, l] of w.runs) parts.push([o, l, P_READ]);
+      if (parts.length > 1) parts.sort((a, b) => a[0] - b[0]);
+      let at = 0;
+      let k = 0;
+      let keptFrom = parent?.first ?? 0;
+      for (const [o, l, part] of parts) {
+        if (o > at) push({ startBytes: ws + at, lengthBytes: o - at, kind: ExtentKind.unmapped });
+        if (part === P_HOLE) {
+          push({ startBytes: ws + o, lengthBytes: l, kind: ExtentKind.zero });
+        } else if (part === P_KEPT) {
+          // Unread blocks are ones the base holds whole: its data, else its zeros.
+          const end = ws + o + l;
+          let pos = ws + o;
+          while (keptFrom < base.length && base[keptFrom]!.startBytes + base[keptFrom]!.lengthBytes <= pos) keptFrom++;
+          for (let j = keptFrom; j < base.length && pos < end; j++) {
+            const e = base[j]!;
+            if (e.startBytes >= end) break;
+            if (e.startBytes > pos) {
+              push({ startBytes: pos, lengthBytes: e.startBytes - pos, kind: ExtentKind.zero });
+              pos = e.startBytes;
+            }
+            const to = Math.min(end, e.startBytes + e.lengthBytes);
+            if (e.kind === ExtentKind.data) push({ startBytes: pos, lengthBytes: to - pos, kind: ExtentKind.data, chunkId: e.chunkId!, offsetInChunkBytes: e.offsetInChunkBytes! + (pos - e.startBytes) });
+            else push({ startBytes: pos, lengthBytes: to - pos, kind: ExtentKind.zero });
+            pos = to;
+          }
+          if (pos < end) push({ startBytes: pos, lengthBytes: end - pos, kind: ExtentKind.zero });
         } else {
-          while (e < w.blocks && cls[e] === c) e++;
+          const count = Math.ceil(l / bs);
+          const runEnd = ws + o + l;
+          for (let b = 0; b < count; ) {
+            const c = cls[k + b]!;
+            let e = b + 1;
+            if (c === C_SAME) {
+              const pe = parent!.dataOf[k + b]!;
+              while (e < count && cls[k + e] === C_SAME && parent!.dataOf[k + e] === pe) e++;
+            } else if (c === C_NEW) {
+              while (e < count && chunkOf[k + e] === chunkOf[k + b]) e++;
+            } else {
+              while (e < count && cls[k + e] === c) e++;
+            }
+            const start = ws + o + b * bs;
+            const length = Math.min(runEnd, ws + o + e * bs) - start;
+            if (c === C_ZERO) push({ startBytes: start, lengthBytes: length, kind: ExtentKind.zero });
+            else if (c === C_SAME) {
+              const pe = base[parent!.dataOf[k + b]!]!;
+              push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: pe.chunkId!, offsetInChunkBytes: pe.offsetInChunkBytes! + (start - pe.startBytes) });
+            } else {
+              const ch = chunks[chunkOf[k + b]!]!;
+              push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: ch.id, offsetInChunkBytes: (o / bs + b - ch.first) * bs });
+            }
+            b = e;
+          }
+          k += count;
         }
-        const start = w.startBytes + b * bs;
-        const length = Math.min(w.startBytes + w.lengthBytes, w.startBytes + e * bs) - start;
-        if (c === C_UNMAPPED) push({ startBytes: start, lengthBytes: length, kind: ExtentKind.unmapped });
-        else if (c === C_ZERO) push({ startBytes: start, lengthBytes: length, kind: ExtentKind.zero });
-        else if (c === C_SAME || c === C_KEPT) {
-          const pe = base[parent!.extentOf[b]!]!;
-          push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: pe.chunkId!, offsetInChunkBytes: pe.offsetInChunkBytes! + (start - pe.startBytes) });
-        } else {
-          const ch = chunks[chunkOf[b]!]!;
-          push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: ch.id, offsetInChunkBytes: (b - ch.first) * bs });
-        }
-        b = e;
+        at = o + l;
       }
+      if (at < w.lengthBytes) push({ startBytes: ws + at, lengthBytes: w.lengthBytes - at, kind: ExtentKind.unmapped });
 
       if (w.sab) committed(w.sab);
       if (pass.reportProgress) {
@@ -521,6 +595,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     };
 
     const inflight: WindowWork[] = [];
+    let reading = 0;
     // Readahead for sources read through the page cache: the window PREFETCH_WINDOWS ahead of the
     // one starting is requested from the kernel now, so a cold disk is read while the pipeline works.
     const reader = pass.source;
@@ -534,36 +609,38 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
       if (req.signal?.aborted) throw new StrataError('Cancelled', 'The backup was cancelled; what was stored so far will be reused by the next run.');
       prefetch(ws + PREFETCH_WINDOWS * WINDOW_BYTES);
-      if (inflight.length >= WINDOWS_IN_FLIGHT) await commitWindow(inflight.shift()!);
-      inflight.push(startWindow(ws));
+      // WINDOWS_IN_FLIGHT windows that read; windows with nothing to read (most of a tracked
+      // incremental's) cost no buffer or read, so they do not hold back the next reads.
+      while (reading >= WINDOWS_IN_FLIGHT || inflight.length >= MAX_WINDOWS_IN_FLIGHT) {
+        const w = inflight.shift()!;
+        if (w.sab) reading--;
+        await commitWindow(w);
+      }
+      const w = startWindow(ws);
+      if (w.sab) reading++;
+      inflight.push(w);
     }
     while (inflight.length > 0) await commitWindow(inflight.shift()!);
     return extents;
   };
 
   /** Blocks of a checked full read that differ from the parent although the tracker did not mark them. */
-  const countTrackerMisses = (w: Omit<WindowWork, 'planned'>, zeroMask: Uint8Array, digests32: Buffer, parent: WindowParent): void => {
-    const unmarked = new Uint8Array(w.blocks).fill(1);
+  const countTrackerMisses = (w: Omit<WindowWork, 'planned'>, zeroMask: Uint8Array, digests: Buffer, blockOf: Int32Array, parent: ReadParent): void => {
+    const blocks = Math.ceil(w.lengthBytes / bs);
+    const unmarked = new Uint8Array(blocks).fill(1);
     for (const [o, l] of w.marked ?? []) unmarked.fill(0, o / bs, Math.ceil((o + l) / bs));
-    const heldZero = new Uint8Array(w.blocks);
+    const heldZero = new Uint8Array(blocks);
     for (const [o, l] of w.parentZeros ?? []) heldZero.fill(1, o / bs, (o + l) / bs);
-    let k = 0;
-    for (const [o, l] of w.runs) {
-      const first = o / bs;
-      const n = Math.ceil(l / bs);
-      for (let b = 0; b < n; b++) {
-        const blk = first + b;
-        if (!unmarked[blk] || w.startBytes + blk * bs >= comparableEndBytes) continue;
-        const differs =
-          parent.extentOf[blk]! >= 0 ? !matchesStoredDigest(digests32, blk, parent.digests, blk) : heldZero[blk] === 1 && !zeroMask[k + b];
-        if (differs) {
-          trackerMisses++;
-          // Windows are planned out of order: keep the lowest offset.
-          const at = w.startBytes + blk * bs;
-          if (firstMissBytes < 0 || at < firstMissBytes) firstMissBytes = at;
-        }
+    for (let k = 0; k < blockOf.length; k++) {
+      const blk = blockOf[k]!;
+      if (!unmarked[blk] || w.startBytes + blk * bs >= comparableEndBytes) continue;
+      const differs = parent.dataOf[k]! >= 0 ? !matchesStoredDigest(digests, k, parent.digests, k) : heldZero[blk] === 1 && !zeroMask[k];
+      if (differs) {
+        trackerMisses++;
+        // Windows are planned out of order: keep the lowest offset.
+        const at = w.startBytes + blk * bs;
+        if (firstMissBytes < 0 || at < firstMissBytes) firstMissBytes = at;
       }
-      k += n;
     }
   };
 

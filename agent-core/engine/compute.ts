@@ -15,6 +15,12 @@ export interface SealedBlob {
   readonly storedLength: number;
   readonly compression: Compression;
   readonly rawLength: number;
+  /**
+   * For a data item given `digests16`: the id of its digests blob and that blob sealed (stored
+   * uncompressed, docs/FORMAT.md §5), made beside the chunk so the main thread does neither. A
+   * compute may leave them out; the caller then makes them itself.
+   */
+  readonly digests?: { readonly idHex: string; readonly sealed: Buffer };
 }
 
 /** One blob to seal: bytes [offset, offset+length) of a shared window. */
@@ -23,6 +29,8 @@ export interface SealItem {
   readonly length: number;
   readonly type: BlobType;
   readonly idHex: string;
+  /** A data chunk's stored (16-byte) block digests: what its digests blob holds. */
+  readonly digests16?: Uint8Array;
 }
 
 export interface BlockCompute {

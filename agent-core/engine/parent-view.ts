@@ -40,6 +40,20 @@ export interface WindowParent {
   readonly extentOf: Int32Array;
 }
 
+/**
+ * The parent as one window of a backup sees it, kept to what the window reads: per read block (in
+ * the order of the window's runs, as their digests come from the pool), which parent data extent
+ * holds it and its stored digest. The blocks it does not read are mapped from `extents` directly.
+ */
+export interface ReadParent {
+  /** Index in the view's extents of the first one that ends after the window's start. */
+  readonly first: number;
+  /** 16 bytes per read block; zeros where the parent had no data or none were asked for (never equal to a real digest). */
+  readonly digests: Buffer;
+  /** Index in the view's extents of the data extent holding each read block, or -1. */
+  readonly dataOf: Int32Array;
+}
+
 export class ParentView {
   private cursor = 0;
   /** Loads started or done, so windows in flight that share a chunk read its digests once. */
@@ -75,6 +89,59 @@ export class ParentView {
       (blobs) => missing.forEach((m, i) => m.settle.resolve(blobs[i]!)),
       (err: unknown) => missing.forEach((m) => m.settle.reject(err)),
     );
+  }
+
+  /**
+   * The parent under the runs (window-relative, sorted, disjoint, block-aligned) of the window at
+   * startBytes; calls must move forward. Work and memory follow the runs and the extents they
+   * touch, not the window's blocks: a tracked incremental's windows read a few blocks each, or
+   * none. With `withDigests`, the stored digests of the read blocks are loaded (a window's missing
+   * digests blobs together); otherwise only which extent holds each read block.
+   */
+  async readWindow(startBytes: number, runs: readonly (readonly [number, number])[], withDigests: boolean): Promise<ReadParent> {
+    const bs = this.blockSizeBytes;
+    const extents = this.extents;
+    while (this.cursor < extents.length && extents[this.cursor]!.startBytes + extents[this.cursor]!.lengthBytes <= startBytes) this.cursor++;
+    const first = this.cursor;
+    let readBlocks = 0;
+    for (const [, l] of runs) readBlocks += Math.ceil(l / bs);
+    const dataOf = new Int32Array(readBlocks).fill(-1);
+    const digests = Buffer.alloc(withDigests ? readBlocks * STORED_DIGEST_BYTES : 0);
+    if (readBlocks === 0) return { first, digests, dataOf };
+    const copies: Promise<void>[] = [];
+    const missing: Missing[] = [];
+    let i = first;
+    let k = 0;
+    for (const [o, l] of runs) {
+      const rs = startBytes + o;
+      const re = rs + l;
+      while (i < extents.length && extents[i]!.startBytes + extents[i]!.lengthBytes <= rs) i++;
+      for (let j = i; j < extents.length; j++) {
+        const e = extents[j]!;
+        if (e.startBytes >= re) break;
+        if (e.kind !== ExtentKind.data) continue;
+        const from = Math.max(e.startBytes, rs);
+        const to = Math.min(e.startBytes + e.lengthBytes, re);
+        const firstK = k + Math.floor((from - rs) / bs);
+        const blockCount = Math.ceil((to - from) / bs);
+        dataOf.fill(j, firstK, firstK + blockCount);
+        if (!withDigests) continue;
+        const chunkBlock = (e.offsetInChunkBytes! + (from - e.startBytes)) / bs;
+        copies.push(
+          this.chunkDigests(e.chunkId!, missing).then((chunk) => {
+            const src = chunk.subarray(chunkBlock * STORED_DIGEST_BYTES, (chunkBlock + blockCount) * STORED_DIGEST_BYTES);
+            if (src.length !== blockCount * STORED_DIGEST_BYTES) {
+              throw new StrataError('Corrupt', `The digests of chunk ${e.chunkId} are shorter than its extents need; the repository is damaged.`);
+            }
+            src.copy(digests, firstK * STORED_DIGEST_BYTES);
+          }),
+        );
+      }
+      k += Math.ceil(l / bs);
+    }
+    this.loadMissing(missing);
+    await Promise.all(copies);
+    return { first, digests, dataOf };
   }
 
   /**

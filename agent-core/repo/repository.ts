@@ -13,6 +13,9 @@ import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import { blobAad, PackBuilder, sealBlob } from './pack.js';
 import { RepoLock } from './lock.js';
 
+/** LABELS.digestsBlob as bytes, made once: every chunk a backup stores or compares names its digests blob with it. */
+const DIGESTS_BLOB_LABEL = Buffer.from(LABELS.digestsBlob);
+
 export const RepoConfigSchema = z.object({
   magic: z.literal(REPO_MAGIC),
   version: z.number().int().positive(),
@@ -218,7 +221,7 @@ export class Repository {
   }
 
   digestsBlobId(chunkIdHex: string): string {
-    return hmac(this.keys.idKey, Buffer.from(LABELS.digestsBlob), Buffer.from(chunkIdHex, 'hex')).toString('hex');
+    return hmac(this.keys.idKey, DIGESTS_BLOB_LABEL, Buffer.from(chunkIdHex, 'hex')).toString('hex');
   }
 
   mapPageId(plaintext: Uint8Array): string {

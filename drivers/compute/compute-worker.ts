@@ -5,7 +5,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import zstd from 'zstd-napi';
 import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
 import { deriveKeys, hmac, unseal } from '../../agent-core/repo/crypto.js';
-import { BlobType, Compression, STORED_DIGEST_BYTES } from '../../agent-core/repo/format.js';
+import { BlobType, Compression, LABELS, STORED_DIGEST_BYTES } from '../../agent-core/repo/format.js';
 import { blobAad, sealBlob } from '../../agent-core/repo/pack.js';
 import { hashBlocks } from '../../native/index.js';
 import { hashRuns } from './hash-runs.js';
@@ -19,7 +19,7 @@ export interface WorkerInit {
 
 export type WorkerRequest =
   | { id: number; op: 'hash'; sab: SharedArrayBuffer; runs: [number, number][] }
-  | { id: number; op: 'seal'; sab: SharedArrayBuffer; items: { offset: number; length: number; type: BlobType; idHex: string }[]; inPlace: boolean }
+  | { id: number; op: 'seal'; sab: SharedArrayBuffer; items: { offset: number; length: number; type: BlobType; idHex: string; digests16?: Uint8Array }[]; inPlace: boolean }
   | { id: number; op: 'open' | 'check'; stored: Uint8Array; type: BlobType; idHex: string; compression: Compression; rawLength: number };
 
 const init = workerData as WorkerInit;
@@ -40,6 +40,19 @@ function compressToScratch(raw: Uint8Array): number {
   const bound = zstdBinding.compressBound(raw.length);
   if (scratch.length < bound) scratch = Buffer.allocUnsafeSlow(bound);
   return cctx.compress(scratch, raw, init.zstdLevel);
+}
+
+const DIGESTS_LABEL = Buffer.from(LABELS.digestsBlob);
+
+/**
+ * A chunk's digests blob, made beside the chunk: its id (repository.ts digestsBlobId, docs/FORMAT.md
+ * §5) and its sealed bytes, stored uncompressed as the engine's own would be.
+ */
+function sealDigests(chunkIdHex: string, digests16: Uint8Array): { idHex: string; sealed: Uint8Array } {
+  const idHex = hmac(keys.idKey, DIGESTS_LABEL, Buffer.from(chunkIdHex, 'hex')).toString('hex');
+  const sealed = sealBlob(keys, BlobType.digests, idHex, Buffer.from(digests16.buffer, digests16.byteOffset, digests16.byteLength));
+  // Memory of its own, exactly sized: a small Buffer is a slice of Node's pool, which a message would copy whole.
+  return { idHex, sealed: new Uint8Array(sealed) };
 }
 
 /** Chunks shorter than this are compressed without a probe: the probe would cost as much. */
@@ -124,7 +137,10 @@ parentPort!.on('message', (msg: WorkerRequest) => {
         break;
       }
       case 'seal': {
-        const rs = msg.items.map((i) => seal(msg.sab, i.offset, i.length, i.type, i.idHex, msg.inPlace));
+        const rs = msg.items.map((i) => {
+          const r = seal(msg.sab, i.offset, i.length, i.type, i.idHex, msg.inPlace);
+          return i.digests16 ? { ...r, digests: sealDigests(i.idHex, i.digests16) } : r;
+        });
         parentPort!.postMessage({ id: msg.id, ok: true, result: rs }, rs.flatMap((r) => (r.sealed ? transferable(r.sealed) : [])));
         break;
       }

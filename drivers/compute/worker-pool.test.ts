@@ -1,7 +1,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { deriveKeys, hmac } from '../../agent-core/repo/crypto.js';
-import { BlobType, Compression } from '../../agent-core/repo/format.js';
+import { deriveKeys, hmac, unseal } from '../../agent-core/repo/crypto.js';
+import { BlobType, Compression, LABELS, STORED_DIGEST_BYTES } from '../../agent-core/repo/format.js';
+import { blobAad } from '../../agent-core/repo/pack.js';
 import type { SealedBlob } from '../../agent-core/engine/compute.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -118,6 +119,21 @@ describe('the compute pool', () => {
       expect((await pool.open(r.sealed!, BlobType.data, idHex, r.compression, 8192)).equals(original.subarray(offset, offset + 8192))).toBe(true);
     }
     expect(await pool.seal(sab, [], true)).toEqual([]);
+  });
+
+  it("makes a data chunk's digests blob beside it when given its stored digests: the id and sealed bytes the engine would make", async () => {
+    const sab = new SharedArrayBuffer(4 * 4096);
+    randomBytes(4 * 4096).copy(Buffer.from(sab));
+    const hashed = await pool.hash(sab, [[0, 4 * 4096]]);
+    const idHex = hmac(keys.idKey, hashed.digests).toString('hex');
+    const digests16 = new Uint8Array(4 * STORED_DIGEST_BYTES);
+    for (let b = 0; b < 4; b++) digests16.set(hashed.digests.subarray(b * 32, b * 32 + STORED_DIGEST_BYTES), b * STORED_DIGEST_BYTES);
+    const [withDigests, plain] = await pool.seal(sab, [{ offset: 0, length: 4 * 4096, type: BlobType.data, idHex, digests16 }, { offset: 0, length: 4096, type: BlobType.data, idHex }], true);
+    expect(plain!.digests).toBeUndefined();
+    const made = withDigests!.digests!;
+    expect(made.idHex).toBe(hmac(keys.idKey, Buffer.from(LABELS.digestsBlob), Buffer.from(idHex, 'hex')).toString('hex'));
+    const opened = unseal(keys, made.sealed, blobAad(BlobType.digests, Buffer.from(made.idHex, 'hex')), 'digests blob');
+    expect(opened.equals(Buffer.from(digests16))).toBe(true);
   });
 
   it('stores a chunk whose samples do not shrink as it is, and compresses one with a compressible part among random data', async () => {

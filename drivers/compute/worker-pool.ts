@@ -106,10 +106,12 @@ export class WorkerPool implements BlockCompute {
   }
 
   async seal(window: SharedArrayBuffer, items: readonly SealItem[], inPlace = false): Promise<SealedBlob[]> {
-    const rs = await this.call<{ sealed: Uint8Array | null; storedLength: number; compression: Compression; rawLength: number }[]>({
+    const rs = await this.call<
+      { sealed: Uint8Array | null; storedLength: number; compression: Compression; rawLength: number; digests?: { idHex: string; sealed: Uint8Array } }[]
+    >({
       op: 'seal',
       sab: window,
-      items: items.map(({ offset, length, type, idHex }) => ({ offset, length, type, idHex })),
+      items: items.map(({ offset, length, type, idHex, digests16 }) => (digests16 ? { offset, length, type, idHex, digests16 } : { offset, length, type, idHex })),
       inPlace,
     });
     return rs.map((r) => ({
@@ -117,6 +119,7 @@ export class WorkerPool implements BlockCompute {
       storedLength: r.storedLength,
       compression: r.compression,
       rawLength: r.rawLength,
+      ...(r.digests ? { digests: { idHex: r.digests.idHex, sealed: Buffer.from(r.digests.sealed.buffer, r.digests.sealed.byteOffset, r.digests.sealed.byteLength) } } : {}),
     }));
   }
 
