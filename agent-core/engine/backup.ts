@@ -31,8 +31,12 @@ interface ChunkSeal {
   readonly length: number;
   readonly sealed: Promise<SealedBlob> | null;
 }
-/** Windows in flight in all, most of them with nothing to read (WINDOWS_IN_FLIGHT bounds those that read). */
-const MAX_WINDOWS_IN_FLIGHT = 64;
+/**
+ * Windows in flight in all in a tracked pass, most of them with nothing to read (WINDOWS_IN_FLIGHT
+ * bounds those that read). Other passes keep to WINDOWS_IN_FLIGHT in all: letting empty windows run
+ * ahead made a 1 GiB full ~7 % slower (2.82–3.03 s against 2.61–2.83 s, three alternated pairs).
+ */
+const TRACKED_WINDOWS_IN_FLIGHT = 64;
 /** A window that read at most this much copies its chunks out rather than being held for them (1 MiB). */
 const SPARSE_WINDOW_BYTES = 1 << 20;
 /** How far ahead of the window being started the source is asked to read ahead (48 MiB). */
@@ -596,6 +600,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
 
     const inflight: WindowWork[] = [];
     let reading = 0;
+    const maxInFlight = pass.keepUnread ? TRACKED_WINDOWS_IN_FLIGHT : WINDOWS_IN_FLIGHT;
     // Readahead for sources read through the page cache: the window PREFETCH_WINDOWS ahead of the
     // one starting is requested from the kernel now, so a cold disk is read while the pipeline works.
     const reader = pass.source;
@@ -611,7 +616,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       prefetch(ws + PREFETCH_WINDOWS * WINDOW_BYTES);
       // WINDOWS_IN_FLIGHT windows that read; windows with nothing to read (most of a tracked
       // incremental's) cost no buffer or read, so they do not hold back the next reads.
-      while (reading >= WINDOWS_IN_FLIGHT || inflight.length >= MAX_WINDOWS_IN_FLIGHT) {
+      while (reading >= WINDOWS_IN_FLIGHT || inflight.length >= maxInFlight) {
         const w = inflight.shift()!;
         if (w.sab) reading--;
         await commitWindow(w);
