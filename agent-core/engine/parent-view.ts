@@ -79,6 +79,21 @@ export class ParentView {
     return d;
   }
 
+  /**
+   * Copies the stored digests of blockCount blocks of data extent e, from byte `from` of the disk, to
+   * block `at` of `digests`, once its chunk's digests blob is loaded (queued on `missing` if needed).
+   */
+  private copyDigests(e: MapExtent, from: number, blockCount: number, digests: Buffer, at: number, missing: Missing[]): Promise<void> {
+    const chunkBlock = (e.offsetInChunkBytes! + (from - e.startBytes)) / this.blockSizeBytes;
+    return this.chunkDigests(e.chunkId!, missing).then((chunk) => {
+      const src = chunk.subarray(chunkBlock * STORED_DIGEST_BYTES, (chunkBlock + blockCount) * STORED_DIGEST_BYTES);
+      if (src.length !== blockCount * STORED_DIGEST_BYTES) {
+        throw new StrataError('Corrupt', `The digests of chunk ${e.chunkId} are shorter than its extents need; the repository is damaged.`);
+      }
+      src.copy(digests, at * STORED_DIGEST_BYTES);
+    });
+  }
+
   /** Reads a window's missing digests blobs together (one open per pack, repository.ts readBlobs). */
   private loadMissing(missing: readonly Missing[]): void {
     if (missing.length === 0) return;
@@ -126,16 +141,7 @@ export class ParentView {
         const blockCount = Math.ceil((to - from) / bs);
         dataOf.fill(j, firstK, firstK + blockCount);
         if (!withDigests) continue;
-        const chunkBlock = (e.offsetInChunkBytes! + (from - e.startBytes)) / bs;
-        copies.push(
-          this.chunkDigests(e.chunkId!, missing).then((chunk) => {
-            const src = chunk.subarray(chunkBlock * STORED_DIGEST_BYTES, (chunkBlock + blockCount) * STORED_DIGEST_BYTES);
-            if (src.length !== blockCount * STORED_DIGEST_BYTES) {
-              throw new StrataError('Corrupt', `The digests of chunk ${e.chunkId} are shorter than its extents need; the repository is damaged.`);
-            }
-            src.copy(digests, firstK * STORED_DIGEST_BYTES);
-          }),
-        );
+        copies.push(this.copyDigests(e, from, blockCount, digests, firstK, missing));
       }
       k += Math.ceil(l / bs);
     }
@@ -170,16 +176,7 @@ export class ParentView {
       const blockCount = Math.ceil((to - from) / bs);
       extentOf.fill(i, firstBlock, firstBlock + blockCount);
       if (onlyRuns && !onlyRuns.some(([o, l]) => o < to - startBytes && o + l > from - startBytes)) continue;
-      const chunkBlock = (e.offsetInChunkBytes! + (from - e.startBytes)) / bs;
-      copies.push(
-        this.chunkDigests(e.chunkId!, missing).then((chunk) => {
-          const src = chunk.subarray(chunkBlock * STORED_DIGEST_BYTES, (chunkBlock + blockCount) * STORED_DIGEST_BYTES);
-          if (src.length !== blockCount * STORED_DIGEST_BYTES) {
-            throw new StrataError('Corrupt', `The digests of chunk ${e.chunkId} are shorter than its extents need; the repository is damaged.`);
-          }
-          src.copy(digests, firstBlock * STORED_DIGEST_BYTES);
-        }),
-      );
+      copies.push(this.copyDigests(e, from, blockCount, digests, firstBlock, missing));
     }
     this.loadMissing(missing);
     await Promise.all(copies);
