@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprintTree, localBackend, tempRepoDir, type TempRepoDir } from '../../test-support/repo-dir.js';
 import { BlobType, Compression, DEFAULTS, REPO_FORMAT_VERSION } from './format.js';
 import type { Manifest } from './manifest.js';
-import { Repository, type RepoConfig } from './repository.js';
+import { Repository, RepositoryMemo, type RepoConfig } from './repository.js';
 
 const strataError = (code: string) => expect.objectContaining({ name: 'StrataError', code });
 
@@ -205,6 +205,45 @@ describe('blobs and manifests', () => {
       expect(entry.storedLength).toBeLessThan(1024);
       expect((await r.readBlob(id, BlobType.data)).equals(raw)).toBe(true);
     });
+  });
+
+  it('a memo learns the index files its writer wrote, so a later load reads none of them back', async () => {
+    const { open } = await smallPackRepo('aes-256-gcm');
+    const memo = new RepositoryMemo();
+    const r = await open();
+    r.memo = memo;
+    const blobs = new Map<string, Buffer>();
+    const writer = r.writer();
+    for (let i = 0; i < 12; i++) {
+      const raw = randomBytes(1000);
+      const id = r.chunkId(raw);
+      blobs.set(id, raw);
+      await writer.addPlain(BlobType.data, id, raw, false);
+    }
+    await writer.finish();
+    const indexFiles = await r.backend.list('index');
+    expect(indexFiles).toHaveLength(1);
+    // The merged file is in the memo; the small ones it replaced go at the next load.
+    expect(memo.indexFiles.has(indexFiles[0]!)).toBe(true);
+
+    const again = await open();
+    again.memo = memo;
+    const loads: string[] = [];
+    const load = again.backend.load.bind(again.backend);
+    again.backend.load = (...args: Parameters<typeof load>) => {
+      if (args[0] === 'index') loads.push(args[1]);
+      return load(...args);
+    };
+    expect(await again.loadIndex()).toEqual(indexFiles);
+    expect(loads).toEqual([]);
+    expect([...memo.indexFiles.keys()]).toEqual(indexFiles);
+    // What the memo holds is what a fresh decode of the file gives.
+    const fresh = await open();
+    await fresh.loadIndex();
+    for (const [id, raw] of blobs) {
+      expect(again.index.get(id)).toEqual(fresh.index.get(id));
+      expect((await again.readBlob(id, BlobType.data)).equals(raw)).toBe(true);
+    }
   });
 
   it('a blob added twice, or already indexed, is stored once', async () => {

@@ -402,6 +402,8 @@ export class BlobWriter {
       const listing = { packId, entries };
       const index = encodeIndex(this.repo.keys, [listing]);
       await this.repo.backend.save('index', index.name, index.bytes);
+      // Written, so known: the next loadIndex of a long-lived caller need not read it back.
+      this.repo.memo?.indexFiles.set(index.name, [listing]);
       this.repo.index.add(listing);
       this.written[slot] = { indexFile: index.name, listing };
       this.bytesStored += sizeBytes + index.bytes.length;
@@ -435,6 +437,10 @@ export class BlobWriter {
         written.map((w) => w.listing),
       );
       await this.repo.backend.save('index', merged.name, merged.bytes);
+      this.repo.memo?.indexFiles.set(
+        merged.name,
+        written.map((w) => w.listing),
+      );
       // The merged file is durable before the small ones go, so every pack stays indexed throughout.
       let removed = 0;
       for (const { indexFile } of written) {
