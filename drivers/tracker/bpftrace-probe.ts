@@ -50,15 +50,12 @@ export function bpftraceScript(device: TrackedDevice): string {
   const end = device.startSector + device.sizeSectors;
   const inRange = `args->sector < ${end} && args->sector + args->nr_sector > ${start}`;
   const sentinel = `if (args->sector == ${start} && strncmp(args->rwbs, "R", 1) == 0) { printf("S %d\\n", pid); }`;
-  const queue = [
+  return [
+    'BEGIN { printf("A\\n"); }',
     `tracepoint:block:block_bio_queue /args->dev == ${dev} && (args->nr_sector == 0 || (${inRange}))/ {`,
     `  ${sentinel}`,
     '  if (strncmp(args->rwbs, "R", 1) != 0) { printf("Q %s %llu %u\\n", args->rwbs, args->sector, args->nr_sector); }',
     '}',
-  ];
-  return [
-    'BEGIN { printf("A\\n"); }',
-    ...queue,
     `tracepoint:block:block_rq_complete /args->dev == ${dev} && (args->nr_sector == 0 || (${inRange})) && strncmp(args->rwbs, "R", 1) != 0/ {`,
     '  printf("C %s %llu %u\\n", args->rwbs, args->sector, args->nr_sector);',
     '}',
