@@ -2,7 +2,7 @@
 // down by the caller's cleanup. Block-device suites need root; they fail (never skip) without it.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync, mkdirSync, unlinkSync, writeSync, readSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, openSync, ftruncateSync, closeSync, writeFileSync, mkdirSync, unlinkSync, writeSync, readSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { BlockSource } from '../agent-core/block-source.js';
@@ -18,6 +18,26 @@ export function run(cmd: string, args: string[], input?: string | Buffer): strin
 export function requireRoot(): void {
   if (process.getuid?.() !== 0) {
     throw new Error('block-device tests need root (loop devices, mkfs, mount); CI and the dev machines run as root');
+  }
+}
+
+/** Deletes one partition node, retrying while a closing reader (udev's probe, a finished test) holds it. */
+function dropPartition(dev: string, number: number): void {
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (let attempt = 0; ; attempt++) {
+    const r = spawnSync('delpart', [dev, String(number)], { encoding: 'utf8' });
+    if (r.status === 0 || !existsSync(`/sys/class/block/${path.basename(dev)}p${number}`)) return;
+    if (attempt === 40) throw new Error(`${dev}p${number} stayed busy for 2 s; delpart said: ${r.stderr.trim()}`);
+    Atomics.wait(pause, 0, 0, 50);
+  }
+}
+
+/** Deletes every partition node of a loop device, so the next user of the device starts clean. */
+function dropPartitions(dev: string): void {
+  const name = path.basename(dev);
+  for (const entry of readdirSync(`/sys/class/block/${name}`)) {
+    const number = entry.startsWith(`${name}p`) ? Number(entry.slice(name.length + 1)) : NaN;
+    if (Number.isInteger(number) && existsSync(`/sys/class/block/${name}/${entry}/partition`)) dropPartition(dev, number);
   }
 }
 
@@ -69,7 +89,13 @@ export class Scratch {
     if (options.sizeBytes) args.push('--sizelimit', String(options.sizeBytes));
     args.push(file);
     const dev = run('losetup', args).trim();
-    this.defer(() => execFileSync('losetup', ['-d', dev], { stdio: 'ignore' }));
+    // The kernel keeps partitions added with BLKPG across a detach (a loop device attached without
+    // partition scanning never rescans), so a device can arrive carrying a previous user's nodes.
+    dropPartitions(dev);
+    this.defer(() => {
+      dropPartitions(dev);
+      execFileSync('losetup', ['-d', dev], { stdio: 'ignore' });
+    });
     return dev;
   }
 
@@ -80,7 +106,7 @@ export class Scratch {
   partition(dev: string, number: number, startBytes: number, sizeBytes: number): string {
     requireRoot();
     run('addpart', [dev, String(number), String(startBytes / 512), String(sizeBytes / 512)]);
-    this.defer(() => execFileSync('delpart', [dev, String(number)], { stdio: 'ignore' }));
+    this.defer(() => dropPartition(dev, number));
     return `${dev}p${number}`;
   }
 
