@@ -17,6 +17,12 @@ export interface BlockSource {
   read(offsetBytes: number, lengthBytes: number): Promise<Buffer>;
   /** Reads lengthBytes at offsetBytes into target at targetOffset; returns the bytes read (short only at the end). */
   readInto(target: Uint8Array, targetOffset: number, lengthBytes: number, offsetBytes: number): Promise<number>;
+  /**
+   * Several readInto calls at once, for sources where one call costs more than a small read (O_DIRECT
+   * devices: a trip to the native thread pool each): runs are [targetOffset, lengthBytes, offsetBytes].
+   * Returns the bytes each run read (short only at the end of the source). Absent elsewhere.
+   */
+  readRunsInto?(target: Uint8Array, runs: readonly (readonly [number, number, number])[]): Promise<number[]>;
   /** Where the source may hold non-zero data (SEEK_DATA on sparse files); the whole source if unknown. */
   allocatedExtents(): Promise<import('./extents.js').Extent[]>;
   /** Tells the kernel the access pattern; a no-op where not supported. */

@@ -116,6 +116,7 @@ interface Addon {
   logicalSectorSize(fd: number): number;
   physicalSectorSize(fd: number): number;
   readDirect(fd: number, offsetBytes: number, lengthBytes: number): Promise<Buffer>;
+  readDirectRuns(fd: number, target: Uint8Array, runs: Float64Array): Promise<Float64Array>;
   fadvise(fd: number, offsetBytes: number, lengthBytes: number, advice: FadviseAdvice): void;
   seekData(fd: number, offsetBytes: number): number;
   seekHole(fd: number, offsetBytes: number): number;
@@ -192,6 +193,14 @@ export const logicalSectorSize = (fd: number): number => addon().logicalSectorSi
 
 /** The device's internal write unit (BLKPBSZGET): writes aligned to it avoid read-modify-write. */
 export const physicalSectorSize = (fd: number): number => addon().physicalSectorSize(fd);
+
+/**
+ * Several O_DIRECT reads in one libuv task, each into `target` at its own offset. `runs` holds
+ * [targetOffset, lengthBytes, offsetBytes] triples, offsets and lengths multiples of the logical
+ * sector size. Resolves to the bytes each run read: less than asked only where the device ends
+ * (the runs after it then read nothing). The caller must not touch those bytes of `target` meanwhile.
+ */
+export const readDirectRuns = async (fd: number, target: Uint8Array, runs: Float64Array): Promise<Float64Array> => addon().readDirectRuns(fd, target, runs);
 
 /** O_DIRECT read on the thread pool into 4096-aligned memory, so a backup neither fills nor trusts the page cache; sector-aligned ranges only (EINVAL), short only at the end. */
 export const readDirect = async (fd: number, offsetBytes: number, lengthBytes: number): Promise<Buffer> =>

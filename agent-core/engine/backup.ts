@@ -39,6 +39,14 @@ interface ChunkSeal {
 const TRACKED_WINDOWS_IN_FLIGHT = 64;
 /** A window that read at most this much copies its chunks out rather than being held for them (1 MiB). */
 const SPARSE_WINDOW_BYTES = 1 << 20;
+/**
+ * A packed pass's window (a tracked incremental's, a convergence's re-read) spans as many 4 MiB
+ * steps of the disk as it takes to read this much (1 MiB), up to PACKED_SPAN_BYTES: what a window
+ * costs besides its bytes (its reads, its messages to the pool, its parent's digests) is then paid
+ * once per MiB read, not once per 4 MiB of disk.
+ */
+const PACKED_READ_BYTES = 1 << 20;
+const PACKED_SPAN_BYTES = 256 << 20;
 /** How far ahead of the window being started the source is asked to read ahead (48 MiB). */
 const PREFETCH_WINDOWS = 12;
 /** Chunks are sent to the pool in batches of at least this many bytes (the last of a window may be smaller). */
@@ -208,6 +216,8 @@ interface WindowWork {
   readonly lengthBytes: number;
   /** Window-relative, block-aligned runs that were read. */
   readonly runs: [number, number][];
+  /** The runs were read packed (window-read.ts): read block k is at k × the block size of the buffer. */
+  readonly packed: boolean;
   /** Window-relative runs that are valid but hold no data on the source (sparse holes). */
   readonly holes: [number, number][];
   /** Window-relative runs a tracked incremental takes from the parent without reading them. */
@@ -240,6 +250,8 @@ export interface PassPlan {
   readonly parentZeros: RunCursor | null;
   /** Gap read through between runs (window-read.ts); 0 reads only the runs. */
   readonly readGapBytes: number | undefined;
+  /** Windows span the disk until they read PACKED_READ_BYTES, their runs packed in one buffer (a pass that reads little). */
+  readonly packed?: boolean;
   readonly reportProgress: boolean;
 }
 
@@ -351,8 +363,8 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       }
     };
 
-    const startWindow = (ws: number): WindowWork => {
-      const we = Math.min(size, ws + WINDOW_BYTES);
+    const startWindow = (ws: number, we: number): WindowWork => {
+      const packed = pass.packed ?? false;
       const validRuns = validCursor.within(ws, we);
       const presentRuns = presentCursor.within(ws, we);
       const readRuns = readCursor.within(ws, we);
@@ -364,7 +376,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       // blocks are compared or the tracker checked). Blocks not read are mapped from the base's
       // extents as they are, so a window with nothing to read costs its runs and extents, not its blocks.
       const parent = view === null || validRuns.length === 0 ? Promise.resolve(null) : view.readWindow(ws, needDigests ? readRuns : [], needDigests);
-      const common = { startBytes: ws, lengthBytes: we - ws, holes, kept, marked, parentZeros, parent };
+      const common = { startBytes: ws, lengthBytes: we - ws, packed, holes, kept, marked, parentZeros, parent };
       if (readRuns.length === 0) {
         const w = { ...common, runs: [], sab: null, hashed: Promise.resolve(null) };
         const planned = planWindow(w);
@@ -380,7 +392,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         readRuns,
         (l) => (bytesRead += l),
         (at) => new StrataError('InvalidInput', `${req.sourceName} ended early at ${at} bytes; it changed size during the backup.`),
-        pass.readGapBytes,
+        { gapBytes: pass.readGapBytes, packed },
       );
       const w = { ...common, runs: readRuns, sab, hashed };
       const planned = planWindow(w);
@@ -470,9 +482,11 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         batch = { items: [], at: [] };
         batchBytes = 0;
       };
+      // Where a chunk's bytes are in the buffer: at its blocks' own offsets, or packed by read block.
+      const readBytes = runBytes(w.runs);
       for (const c of chunks) {
-        const offset = c.first * bs;
-        const length = Math.min(w.lengthBytes, (c.first + c.count) * bs) - offset;
+        const offset = w.packed ? c.at * bs : c.first * bs;
+        const length = (w.packed ? Math.min(readBytes, (c.at + c.count) * bs) : Math.min(w.lengthBytes, (c.first + c.count) * bs)) - offset;
         seals.push({ chunk: c, offset, length, sealed: null });
         if (writer.has(c.id)) continue;
         // The chunk's digests blob is made beside it on the pool (its own memory: a message copies a view's whole buffer).
@@ -493,9 +507,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       // A window that read little (a tracked incremental's few changed blocks) is not held for its
       // chunks: they are copied out, and the window goes back to the free list when committed, so
       // such a pass cycles through a few windows instead of allocating one per window it reads.
-      let readBytes = 0;
-      for (const [, l] of w.runs) readBytes += l;
-      const sparse = readBytes <= SPARSE_WINDOW_BYTES;
+      const sparse = runBytes(w.runs) <= SPARSE_WINDOW_BYTES;
       for (const s of seals) {
         let made: SealedBlob['digests'] = undefined;
         if (s.sealed) {
@@ -601,19 +613,36 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     const inflight: WindowWork[] = [];
     let reading = 0;
     const maxInFlight = pass.keepUnread ? TRACKED_WINDOWS_IN_FLIGHT : WINDOWS_IN_FLIGHT;
-    // Readahead for sources read through the page cache: the window PREFETCH_WINDOWS ahead of the
-    // one starting is requested from the kernel now, so a cold disk is read while the pipeline works.
+    // Readahead for sources read through the page cache: the 4 MiB step PREFETCH_WINDOWS ahead of
+    // the window starting is requested from the kernel now, so a cold disk is read while the pipeline works.
     const reader = pass.source;
     const prefetchCursor = reader.prefetch ? new RunCursor(pass.toRead) : null;
-    const prefetch = (ws: number): void => {
-      if (!prefetchCursor || ws >= size) return;
-      const we = Math.min(size, ws + WINDOW_BYTES);
-      for (const [o, l] of mergeRuns(prefetchCursor.within(ws, we), pass.readGapBytes ?? READ_GAP_BYTES)) reader.prefetch!(ws + o, l);
+    let prefetchedTo = 0;
+    const prefetchUpTo = (end: number): void => {
+      for (; prefetchCursor && prefetchedTo < Math.min(size, end); prefetchedTo += WINDOW_BYTES) {
+        const we = Math.min(size, prefetchedTo + WINDOW_BYTES);
+        for (const [o, l] of mergeRuns(prefetchCursor.within(prefetchedTo, we), pass.readGapBytes ?? READ_GAP_BYTES)) reader.prefetch!(prefetchedTo + o, l);
+      }
     };
-    for (let k = 0; k < PREFETCH_WINDOWS; k++) prefetch(k * WINDOW_BYTES);
-    for (let ws = 0; ws < size; ws += WINDOW_BYTES) {
+    // A packed pass's window grows by 4 MiB steps while it reads at most PACKED_READ_BYTES.
+    const spanCursor = pass.packed ? new RunCursor(pass.toRead) : null;
+    const windowEnd = (ws: number): number => {
+      let we = Math.min(size, ws + WINDOW_BYTES);
+      if (!spanCursor) return we;
+      let readBytes = runBytes(spanCursor.within(ws, we));
+      while (we < size && we - ws < PACKED_SPAN_BYTES) {
+        const next = Math.min(size, we + WINDOW_BYTES);
+        const more = runBytes(spanCursor.within(we, next));
+        if (readBytes > 0 && readBytes + more > PACKED_READ_BYTES) break;
+        readBytes += more;
+        we = next;
+      }
+      return we;
+    };
+    for (let ws = 0; ws < size; ) {
       if (req.signal?.aborted) throw new StrataError('Cancelled', 'The backup was cancelled; what was stored so far will be reused by the next run.');
-      prefetch(ws + PREFETCH_WINDOWS * WINDOW_BYTES);
+      const we = windowEnd(ws);
+      prefetchUpTo(we + PREFETCH_WINDOWS * WINDOW_BYTES);
       // WINDOWS_IN_FLIGHT windows that read; windows with nothing to read (most of a tracked
       // incremental's) cost no buffer or read, so they do not hold back the next reads.
       while (reading >= WINDOWS_IN_FLIGHT || inflight.length >= maxInFlight) {
@@ -621,9 +650,10 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
         if (w.sab) reading--;
         await commitWindow(w);
       }
-      const w = startWindow(ws);
+      const w = startWindow(ws, we);
       if (w.sab) reading++;
       inflight.push(w);
+      ws = we;
     }
     while (inflight.length > 0) await commitWindow(inflight.shift()!);
     return extents;
@@ -661,6 +691,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     marked: decision.checkTracker && tracked ? new RunCursor(alignExtents(tracked.changes, bs, size)) : null,
     parentZeros: decision.checkTracker && parentExtents ? new RunCursor(wholeBlocksOf(parentExtents, ExtentKind.zero, bs)) : null,
     readGapBytes: decision.trackedRead ? 0 : undefined,
+    packed: decision.trackedRead,
     reportProgress: true,
   });
 
@@ -727,6 +758,12 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     );
   }
   return { id: saved.id, summary: { id: saved.id, ...manifest.summary }, trackerMisses: decision.checkTracker ? trackerMisses : null };
+}
+
+function runBytes(runs: readonly (readonly [number, number])[]): number {
+  let n = 0;
+  for (const [, l] of runs) n += l;
+  return n;
 }
 
 /** The whole blocks of a snapshot's extents of one kind, as sorted extents. */

@@ -129,6 +129,7 @@ export function rereadPass(previous: readonly MapExtent[], reread: readonly Exte
     marked: null,
     parentZeros: null,
     readGapBytes: 0,
+    packed: true,
     reportProgress: false,
   };
 }

@@ -9,7 +9,7 @@ import { tempRepoDir, type TempRepoDir } from '../../test-support/repo-dir.js';
 import type { BlockSource } from '../block-source.js';
 import type { Extent } from '../extents.js';
 import { hmac, type RepoKeys } from '../repo/crypto.js';
-import { Compression, ExtentKind } from '../repo/format.js';
+import { BlobType, Compression, ExtentKind } from '../repo/format.js';
 import type { MapExtent } from '../repo/map-page.js';
 import { sealBlob } from '../repo/pack.js';
 import { Repository } from '../repo/repository.js';
@@ -123,6 +123,20 @@ describe('a tracked incremental maps the disk as a checksum incremental does', (
 
   const take = (changes: Extent[], previousEpochKey: string, epochKey: string): TrackedChanges => ({ changes, previousEpochKey, epochKey, gapReason: null });
 
+  /** Every data extent of the map reads back as the disk's bytes (chunks are stored uncompressed here), every zero extent is zeros. */
+  async function expectMapHolds(map: readonly MapExtent[], disk: MemoryDisk): Promise<void> {
+    const repo = await Repository.open(dir.backend, () => null);
+    await repo.loadIndex();
+    for (const e of map) {
+      const want = disk.data.subarray(e.startBytes, e.startBytes + e.lengthBytes);
+      if (e.kind === ExtentKind.zero) expect(want.every((x) => x === 0), `zeros at ${e.startBytes}`).toBe(true);
+      if (e.kind !== ExtentKind.data) continue;
+      const chunk = await repo.readBlob(e.chunkId!, BlobType.data);
+      const got = chunk.subarray(e.offsetInChunkBytes!, e.offsetInChunkBytes! + e.lengthBytes);
+      expect(got.equals(want), `data at ${e.startBytes}`).toBe(true);
+    }
+  }
+
   it('extent for extent, through kept windows, zeros, holes, validity changes, whole slots and a partial last block', async () => {
     const disk = new MemoryDisk();
     disk.write(1 * MiB, 4 * MiB); // data over windows 0 and 1
@@ -146,6 +160,7 @@ describe('a tracked incremental maps the disk as a checksum incremental does', (
     marked[marked.length - 1] = ext(14 * MiB, 1 * MiB); // the tracker marks the whole slot
     marked.push(disk.write(SIZE - 1536 - 4 * KiB, 4 * KiB + 1536)); // the last block and the partial one
     disk.allocated = [ext(0, 9 * MiB), ext(10 * MiB, 5 * MiB + 512 * KiB), ext(15 * MiB + 768 * KiB, SIZE - 15 * MiB - 768 * KiB)]; // a discard
+    disk.data.fill(0, 15 * MiB + 512 * KiB, 15 * MiB + 768 * KiB); // what a discarded range reads as
     marked.push(ext(15 * MiB + 512 * KiB, 256 * KiB));
     disk.write(12 * MiB + 4 * KiB, 16 * KiB); // becomes valid below without being written through the tracker
     // Validity moves: [3, 3.5) MiB is no longer valid, [12, 12.5) MiB becomes valid.
@@ -160,6 +175,7 @@ describe('a tracked incremental maps the disk as a checksum incremental does', (
     expect(checksum.summary).toMatchObject({ mode: 'incremental', tracker: 'none' });
     expect(trackedRead).toBeLessThan(disk.bytesRead / 4);
     expect(tracked.map).toEqual(checksum.map);
+    await expectMapHolds(tracked.map, disk);
     expect(checksum.summary.bytesNew).toBe(0); // the tracked one stored the same chunks before it
     expect(checksum.map.some((e) => e.kind === ExtentKind.unmapped && e.startBytes === 3 * MiB)).toBe(true);
 
@@ -170,5 +186,6 @@ describe('a tracked incremental maps the disk as a checksum incremental does', (
     expect(tracked2.summary).toMatchObject({ mode: 'incremental', tracker: 'live', bytesRead: 16 * KiB + 1536 });
     const checksum2 = await backup(disk, valid2, checksum.id, null);
     expect(tracked2.map).toEqual(checksum2.map);
+    await expectMapHolds(tracked2.map, disk);
   });
 });

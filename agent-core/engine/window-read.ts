@@ -38,11 +38,26 @@ export class RunCursor {
   }
 }
 
+/** Runs up to this size go to a source's readRunsInto together, BATCH_RUNS at a time; larger ones are read one by one. */
+const BATCH_RUN_MAX_BYTES = 64 << 10;
+const BATCH_RUNS = 16;
+
+export interface WindowReadOptions {
+  /** Gaps shorter than this are read through (READ_GAP_BYTES unless given); 0 reads only the runs. */
+  readonly gapBytes?: number;
+  /**
+   * Packs the runs one after another from the start of the buffer instead of at their own offsets,
+   * so a window spanning much of the disk but reading little fits one buffer: read block k of the
+   * window is then at k × the block size. Runs must be whole blocks (but for the source's last).
+   */
+  readonly packed?: boolean;
+}
+
 /**
- * Reads the runs of the window at startBytes into the same offsets of `window`, then hashes them
- * on the pool. Gaps shorter than `gapBytes` (READ_GAP_BYTES unless given) are read through: one
- * larger sequential read beats two small ones; the gap bytes are read but never hashed. A tracked
- * incremental passes 0, since its runs are the few blocks a tracker saw written. `onRead` is told
+ * Reads the runs of the window at startBytes into `window` (at their own offsets, or packed), then
+ * hashes them on the pool. Gaps shorter than `gapBytes` are read through: one larger sequential read
+ * beats two small ones; the gap bytes are read but never hashed. A tracked incremental reads its
+ * runs packed with no gaps, since they are the few blocks a tracker saw written. `onRead` is told
  * the bytes of each read as it completes; `endedEarly` makes the error for a source shorter than a
  * read.
  */
@@ -54,17 +69,41 @@ export function readAndHashWindow(
   runs: readonly Run[],
   onRead: (bytes: number) => void,
   endedEarly: (atBytes: number) => StrataError,
-  gapBytes = READ_GAP_BYTES,
+  { gapBytes = READ_GAP_BYTES, packed = false }: WindowReadOptions = {},
 ): Promise<HashedWindow> {
   const view = Buffer.from(window);
-  const read = Promise.all(
-    mergeRuns(runs, gapBytes).map(async ([o, l]) => {
-      const got = await source.readInto(view, o, l, startBytes + o);
-      if (got !== l) throw endedEarly(startBytes + o + got);
+  // Each read as [buffer offset, length, source offset].
+  const reads: [number, number, number][] = [];
+  let packedBytes = 0;
+  if (packed) {
+    for (const [o, l] of runs) {
+      reads.push([packedBytes, l, startBytes + o]);
+      packedBytes += l;
+    }
+  } else {
+    for (const [o, l] of mergeRuns(runs, gapBytes)) reads.push([o, l, startBytes + o]);
+  }
+  // Small runs (a tracked backup's changed blocks) cost more per read than per byte: where the
+  // source can, they are read in batches, one native task each; the batches still run side by side.
+  const small = source.readRunsInto ? reads.filter(([, l]) => l <= BATCH_RUN_MAX_BYTES) : [];
+  const single = small.length > 1 ? reads.filter(([, l]) => l > BATCH_RUN_MAX_BYTES) : reads;
+  const batches: [number, number, number][][] = [];
+  if (small.length > 1) for (let i = 0; i < small.length; i += BATCH_RUNS) batches.push(small.slice(i, i + BATCH_RUNS));
+  const read = Promise.all([
+    ...single.map(async ([at, l, from]) => {
+      const got = await source.readInto(view, at, l, from);
+      if (got !== l) throw endedEarly(from + got);
       onRead(l);
     }),
-  );
-  return read.then(() => compute.hash(window, runs));
+    ...batches.map(async (batch) => {
+      const got = await source.readRunsInto!(view, batch);
+      batch.forEach(([, l, from], i) => {
+        if (got[i] !== l) throw endedEarly(from + got[i]!);
+        onRead(l);
+      });
+    }),
+  ]);
+  return read.then(() => compute.hash(window, packed ? [[0, packedBytes]] : runs));
 }
 
 /**

@@ -20,10 +20,12 @@ function loopWith(content: Buffer, sectorSize: 512 | 4096): string {
 
 runBlockSourceContract('BlockDeviceSource, 512-byte sectors, ragged end', async (content) => BlockDeviceSource.open(loopWith(content, 512)), {
   sizeBytes: 4 * MiB + 512,
+  batchedReads: true,
 });
 
 runBlockSourceContract('BlockDeviceSource, 4096-byte sectors', async (content) => BlockDeviceSource.open(loopWith(content, 4096)), {
   sizeBytes: 4 * MiB,
+  batchedReads: true,
 });
 
 describe('BlockDeviceSource', () => {

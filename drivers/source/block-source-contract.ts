@@ -9,6 +9,8 @@ import { extentEnd } from '../../agent-core/extents.js';
 export interface SourceContractOptions {
   /** Size of the content the suite asks for; a device needs whole sectors. */
   readonly sizeBytes: number;
+  /** The source reads many sector-aligned runs in one call (readRunsInto); the suite checks that it does, and how. */
+  readonly batchedReads?: boolean;
 }
 
 /**
@@ -84,6 +86,31 @@ export function runBlockSourceContract(name: string, openWith: (content: Buffer)
         expect(target.subarray(7, 307).equals(content.subarray(size - 300))).toBe(true);
         expect(target[307]).toBe(0xee);
       }));
+
+    if (options.batchedReads) {
+      it('reads many sector-aligned runs in one call, each to its own place, short only at the end', () =>
+        withSource(async (source, content) => {
+          expect(source.readRunsInto, 'readRunsInto').toBeDefined();
+          const sector = source.logicalSectorSize;
+          const target = Buffer.from(new SharedArrayBuffer(1 << 20)).fill(0xee);
+          // [target offset, length, source offset]: page-aligned targets (read in place) and odd ones (through a bounce buffer).
+          const runs: [number, number, number][] = [
+            [0, 4096, 8192],
+            [8192, 3 * sector, Math.floor(size / 4 / sector) * sector - sector], // across the edge of the zero gap
+            [65536 + 3, 2 * sector, 40 * sector],
+            [131072, 65536, 0],
+            [262144 + 1, 8192, size - sector], // the end: one sector, then nothing
+          ];
+          const got = await source.readRunsInto!(target, runs);
+          expect(got).toEqual([4096, 3 * sector, 2 * sector, 65536, sector]);
+          runs.forEach(([at, , from], i) => {
+            expect(target.subarray(at, at + got[i]!).equals(content.subarray(from, from + got[i]!)), `run ${i}`).toBe(true);
+            expect(target[at + got[i]!], `after run ${i}`).toBe(0xee);
+          });
+          expect(target.subarray(4096, 8192).every((b) => b === 0xee)).toBe(true);
+          expect(target.subarray(8192 + 3 * sector, 65536 + 3).every((b) => b === 0xee)).toBe(true);
+        }));
+    }
 
     it('serves many reads at once, each with its own bytes', () =>
       withSource(async (source, content) => {
