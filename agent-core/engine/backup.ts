@@ -47,6 +47,12 @@ const SPARSE_WINDOW_BYTES = 1 << 20;
  */
 const PACKED_READ_BYTES = 1 << 20;
 const PACKED_SPAN_BYTES = 256 << 20;
+/**
+ * How much of the disk a packed window's gathered chunk may span (8 MiB): a restore walks the disk
+ * in order and keeps chunks it will come back to in a 64 MiB cache (restore.ts), so a chunk whose
+ * blocks lie within a few slots of each other is opened once.
+ */
+const GATHER_SPAN_BYTES = 8 << 20;
 /** How far ahead of the window being started the source is asked to read ahead (48 MiB). */
 const PREFETCH_WINDOWS = 12;
 /** Chunks are sent to the pool in batches of at least this many bytes (the last of a window may be smaller). */
@@ -250,7 +256,11 @@ export interface PassPlan {
   readonly parentZeros: RunCursor | null;
   /** Gap read through between runs (window-read.ts); 0 reads only the runs. */
   readonly readGapBytes: number | undefined;
-  /** Windows span the disk until they read PACKED_READ_BYTES, their runs packed in one buffer (a pass that reads little). */
+  /**
+   * Windows span the disk until they read PACKED_READ_BYTES, their runs packed in one buffer, and
+   * new blocks are gathered into chunks across GATHER_SPAN_BYTES (a pass that reads little and
+   * stores what it reads: compare must be false).
+   */
   readonly packed?: boolean;
   readonly reportProgress: boolean;
 }
@@ -339,6 +349,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
 
   /** One pass over the disk: reads its runs, stores what is new and returns the whole disk's map. */
   const scan = async (pass: PassPlan): Promise<MapExtent[]> => {
+    if (pass.packed && pass.compare) throw new StrataError('Internal', 'A packed pass stores what it reads; it cannot compare with its base.');
     const extents: MapExtent[] = [];
     const validCursor = new RunCursor(pass.valid);
     const presentCursor = new RunCursor(pass.present);
@@ -431,14 +442,18 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
       if (w.marked && windowParent) countTrackerMisses(w, hashed.zeroMask, digests, blockOf, windowParent);
 
       // Per slot: store changed runs, or the whole slot when most of it changed. Only read blocks
-      // can be new or the same, so the slots without one are skipped.
+      // can be new or the same, so the slots without one are skipped. A packed window (it compares
+      // nothing) gathers the new blocks of each GATHER_SPAN_BYTES of the disk into chunks of up to
+      // a slot, in disk order, next to each other on the disk or not: a tracked incremental's
+      // scattered blocks make a few chunks instead of one each.
       const slotBlocks = cfg.slotBytes / bs;
+      const groupBlocks = w.packed ? GATHER_SPAN_BYTES / bs : slotBlocks;
       const chunks: WindowChunk[] = [];
       const chunkOf = new Int32Array(n).fill(-1);
       for (let k0 = 0; k0 < n; ) {
-        const slot = Math.floor(blockOf[k0]! / slotBlocks);
+        const group = Math.floor(blockOf[k0]! / groupBlocks);
         let k1 = k0 + 1;
-        while (k1 < n && Math.floor(blockOf[k1]! / slotBlocks) === slot) k1++;
+        while (k1 < n && Math.floor(blockOf[k1]! / groupBlocks) === group) k1++;
         if (compareTo) {
           let newCount = 0;
           let dataCount = 0;
@@ -456,7 +471,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
             continue;
           }
           let e = j + 1;
-          while (e < k1 && cls[e] === C_NEW && blockOf[e] === blockOf[e - 1]! + 1) e++;
+          while (e < k1 && e - j < slotBlocks && cls[e] === C_NEW && (w.packed || blockOf[e] === blockOf[e - 1]! + 1)) e++;
           chunkOf.fill(chunks.length, j, e);
           chunks.push({ first: blockOf[j]!, count: e - j, at: j, id: repo.chunkId(digests.subarray(j * 32, e * 32)) });
           j = e;
@@ -591,7 +606,8 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
               push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: pe.chunkId!, offsetInChunkBytes: pe.offsetInChunkBytes! + (start - pe.startBytes) });
             } else {
               const ch = chunks[chunkOf[k + b]!]!;
-              push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: ch.id, offsetInChunkBytes: (o / bs + b - ch.first) * bs });
+              // A chunk's blocks are consecutive read blocks (on the disk too, unless gathered).
+              push({ startBytes: start, lengthBytes: length, kind: ExtentKind.data, chunkId: ch.id, offsetInChunkBytes: (k + b - ch.at) * bs });
             }
             b = e;
           }
@@ -686,7 +702,7 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
     toRead,
     keepUnread: decision.trackedRead,
     base: parentExtents,
-    compare: compareWithParent,
+    compare: compareWithParent && !decision.trackedRead,
     // The tracker check: marked blocks, and the whole blocks the parent held as zeros.
     marked: decision.checkTracker && tracked ? new RunCursor(alignExtents(tracked.changes, bs, size)) : null,
     parentZeros: decision.checkTracker && parentExtents ? new RunCursor(wholeBlocksOf(parentExtents, ExtentKind.zero, bs)) : null,
