@@ -11,7 +11,7 @@ import { StrataError } from '../agent-core/api/errors.js';
 import { AUTOMATIC_TAG } from '../agent-core/engine/retention.js';
 import { JobResultSchema, type Job, type JobId } from '../agent-core/api/job.js';
 import { Catalog, type CatalogJob, type CatalogRepository, type ConfiguredSourceRow } from '../agent-core/catalog/catalog.js';
-import { describeSources, readSettings, updateSettings, withCatalog } from './console-config.js';
+import { chainLimitOf, describeSources, readSettings, updateSettings, withCatalog } from './console-config.js';
 import { changeDemoDisk, createDemoDisk } from './demo-disk.js';
 import type { LiveTracker } from '../drivers/tracker/live-tracker.js';
 import { JobQueue } from './jobs.js';
@@ -19,7 +19,6 @@ import { WarmRepositories } from './warm-repositories.js';
 import { assertTrackable, SourceTrackers } from './trackers.js';
 import { assertSchedule, Scheduler, systemClock, type ScheduleClock, type ScheduledSource } from './scheduler.js';
 import {
-  applyRetention,
   backup,
   checkRestoreTarget,
   forgetSnapshots,
@@ -200,14 +199,12 @@ export async function openAgent(options: AgentOptions): Promise<Agent> {
           // Taken under the repository lock right before the engine reads (operations.ts).
           ...(row?.tracking ? { takeChanges: () => trackers.take(row.id) } : {}),
           onWarning: (message) => log(message),
+          // The chain limit, applied by every backup under its own lock; a failure is a warning of the backup.
+          retention: {
+            chainLimitOf,
+            onForgotten: (ids) => log(`retention: forgot ${ids.length} old scheduled snapshot(s) in ${repo}`),
+          },
         });
-        // The chain limit, applied after every backup; a failure here does not undo the backup.
-        try {
-          const forgotten = await applyRetention(ctx, repo, (await settings()).retention.chainLimit);
-          if (forgotten.length > 0) log(`retention: forgot ${forgotten.length} old scheduled snapshot(s) in ${repo}`);
-        } catch (err) {
-          log(`retention could not run on ${repo}: ${err instanceof Error ? err.message : String(err)}`);
-        }
         return { kind: 'backup', snapshot };
       },
     });

@@ -29,6 +29,12 @@ export async function repositoryInfo(repoPath: string): Promise<Settings['reposi
   }
 }
 
+/** The chain limit the console set, read from an open catalog; the default when none (or no valid one) is stored. */
+export async function chainLimitOf(catalog: Catalog): Promise<number> {
+  const parsed = SettingsSchema.shape.retention.shape.chainLimit.safeParse((await catalog.readSettings()).chainLimit);
+  return parsed.success ? parsed.data : DEFAULT_CHAIN_LIMIT;
+}
+
 export async function readSettings(stateDir: string, defaultRepository: string): Promise<Settings> {
   const stored = await withCatalog(stateDir, (c) => c.readSettings());
   const repoPath = typeof stored.repositoryPath === 'string' ? stored.repositoryPath : defaultRepository;

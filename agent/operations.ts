@@ -214,6 +214,12 @@ export interface BackupOptions {
   onWarning?: (message: string) => void;
   /** Tuning of the convergence of a mounted source (tests shrink the budget to force passes). */
   convergence?: Pick<ConsistentCopyOptions, 'maxPasses' | 'frozenBudgetBytes' | 'startTracker'>;
+  /**
+   * The chain limit (agent-core/engine/retention.ts), read from the backup's catalog and applied
+   * under its lock once its snapshot is recorded; `onForgotten` hears the ids forgotten. A failure
+   * to apply it is a warning of the backup, which stands.
+   */
+  retention?: { chainLimitOf: (catalog: Catalog) => Promise<number>; onForgotten: (ids: readonly string[]) => void };
 }
 
 export async function backup(ctx: AgentContext, sourcePath: string, repoPath: string, options: BackupOptions = {}) {
@@ -284,6 +290,7 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
               ...(ctx.signal ? { signal: ctx.signal } : {}),
             });
             await catalog.recordSnapshot(repo.id, summary);
+            if (options.retention) await applyChainLimit(repo, catalog, options.retention, warn);
             for (const message of warnings) await catalog.addEvent(jobId, 'warning', message);
             return summary;
           } finally {
@@ -317,10 +324,20 @@ export async function forgetSnapshots(ctx: AgentContext, repoPath: string, refs:
   }
 }
 
-/** Applies the chain limit (agent-core/engine/retention.ts) to a repository; returns the ids forgotten. */
-export async function applyRetention(ctx: AgentContext, repoPath: string, chainLimit: number): Promise<string[]> {
-  const doomed = snapshotsToForget(await listSnapshots(ctx, repoPath), chainLimit);
-  return doomed.length === 0 ? [] : forgetSnapshots(ctx, repoPath, doomed);
+/**
+ * Forgets what the chain limit allows, under an exclusive lock the caller holds (a backup's): its
+ * catalog is synced with the repository first, so snapshots other processes made or forgot count.
+ */
+async function applyChainLimit(repo: Repository, catalog: Catalog, retention: NonNullable<BackupOptions['retention']>, warn: (message: string) => void): Promise<void> {
+  try {
+    const doomed = snapshotsToForget(await syncCatalog(catalog, repo), await retention.chainLimitOf(catalog));
+    if (doomed.length === 0) return;
+    for (const id of doomed) await repo.forgetSnapshot(id);
+    await catalog.removeSnapshots(repo.id, doomed);
+    retention.onForgotten(doomed);
+  } catch (err) {
+    warn(`The chain limit could not be applied to ${repo.backend.location}: ${toStrataError(err).message}`);
+  }
 }
 
 export async function listSnapshots(ctx: AgentContext, repoPath: string): Promise<SnapshotSummary[]> {
