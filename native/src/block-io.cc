@@ -3,10 +3,13 @@
 // punching and device zeroing. Each failure is a Node-shaped system error (errors.h).
 #include <napi.h>
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <linux/fs.h>
+#include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -19,6 +22,7 @@ namespace {
 
 constexpr size_t kMemoryAlign = 4096;       // satisfies every device's DMA alignment
 constexpr int64_t kMaxReadBytes = 1LL << 30;  // one read's buffer; the engine asks for a few MiB
+constexpr unsigned kAioEvents = 256;          // reads one pool thread has in flight at once
 
 Napi::Value Undefined(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
 
@@ -144,39 +148,47 @@ class ReadRunsWorker : public Napi::AsyncWorker {
   ReadRunsWorker(Napi::Env env, int fd, Napi::Uint8Array target, std::vector<Run> runs, size_t sector)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), target_(Napi::Persistent(target)),
         data_(target.Data()), runs_(std::move(runs)), sector_(sector) {}
-  ~ReadRunsWorker() override { std::free(bounce_); }
+  ~ReadRunsWorker() override {
+    for (uint8_t* b : bounces_) std::free(b);
+  }
 
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    for (Run& r : runs_) {
-      uint8_t* dst = data_ + r.targetOffset;
-      bool direct = reinterpret_cast<uintptr_t>(dst) % kMemoryAlign == 0;
-      if (!direct && bounceSize_ < r.length) {
-        std::free(bounce_);
-        bounce_ = nullptr;
-        void* mem = nullptr;
-        if (posix_memalign(&mem, kMemoryAlign, r.length) != 0) {
-          error_ = ENOMEM;
-          return;
-        }
-        bounce_ = static_cast<uint8_t*>(mem);
-        bounceSize_ = r.length;
+    // Where each run lands: in place when its address is aligned, else in a bounce buffer of its own.
+    std::vector<uint8_t*> bufs(runs_.size());
+    bounces_.assign(runs_.size(), nullptr);
+    for (size_t i = 0; i < runs_.size(); i++) {
+      uint8_t* dst = data_ + runs_[i].targetOffset;
+      if (reinterpret_cast<uintptr_t>(dst) % kMemoryAlign == 0) {
+        bufs[i] = dst;
+        continue;
       }
-      uint8_t* buf = direct ? dst : bounce_;
-      while (r.read < r.length) {
-        ssize_t n = pread(fd_, buf + r.read, r.length - r.read, r.offset + static_cast<int64_t>(r.read));
+      void* mem = nullptr;
+      if (posix_memalign(&mem, kMemoryAlign, runs_[i].length == 0 ? kMemoryAlign : runs_[i].length) != 0) {
+        error_ = ENOMEM;
+        return;
+      }
+      bounces_[i] = bufs[i] = static_cast<uint8_t*>(mem);
+    }
+    // All runs are submitted at once (Linux AIO): a device that works through its queue one request
+    // at a time (a loop device's worker) takes a batch about twice as fast as reads one by one.
+    // Where AIO is unavailable, or a run came back short of its length, preads finish the run
+    // (a read short of a whole sector is the end of the device).
+    if (!SubmitAll(bufs)) return;
+    for (size_t i = 0; i < runs_.size(); i++) {
+      Run& r = runs_[i];
+      while (r.read < r.length && r.read % sector_ == 0) {
+        ssize_t n = pread(fd_, bufs[i] + r.read, r.length - r.read, r.offset + static_cast<int64_t>(r.read));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
           error_ = errno;
           return;
         }
-        if (n == 0) break;
+        if (n == 0) break;  // the device ended
         r.read += static_cast<size_t>(n);
-        if (r.read % sector_ != 0) break;  // short only at the end of the device
       }
-      if (!direct) std::memcpy(dst, bounce_, r.read);
-      if (r.read < r.length) return;  // the device ended: later runs would end there too
+      if (bounces_[i]) std::memcpy(data_ + r.targetOffset, bufs[i], r.read);
     }
   }
 
@@ -200,9 +212,63 @@ class ReadRunsWorker : public Napi::AsyncWorker {
   uint8_t* const data_;
   std::vector<Run> runs_;
   const size_t sector_;
-  uint8_t* bounce_ = nullptr;
-  size_t bounceSize_ = 0;
+  std::vector<uint8_t*> bounces_;
   int error_ = 0;
+
+  // Reads every run with io_submit and waits for them all; false (error_ set) on a read error. A
+  // run that could not be submitted, or came back short, is left to the preads. Each pool thread
+  // keeps one AIO context for good: setting one up and tearing it down costs milliseconds.
+  bool SubmitAll(const std::vector<uint8_t*>& bufs) {
+    thread_local aio_context_t ctx = 0;
+    if (ctx == 0 && syscall(SYS_io_setup, kAioEvents, &ctx) != 0) {
+      ctx = 0;
+      return true;  // no AIO here: preads only
+    }
+    std::vector<iocb> cbs(std::min(runs_.size(), static_cast<size_t>(kAioEvents)));
+    std::vector<iocb*> ptrs(cbs.size());
+    std::vector<io_event> events(cbs.size());
+    for (size_t first = 0; first < runs_.size(); first += cbs.size()) {
+      const size_t n = std::min(cbs.size(), runs_.size() - first);
+      for (size_t j = 0; j < n; j++) {
+        const size_t i = first + j;
+        std::memset(&cbs[j], 0, sizeof(iocb));
+        cbs[j].aio_fildes = static_cast<uint32_t>(fd_);
+        cbs[j].aio_lio_opcode = IOCB_CMD_PREAD;
+        cbs[j].aio_buf = reinterpret_cast<uint64_t>(bufs[i]);
+        cbs[j].aio_nbytes = runs_[i].length;
+        cbs[j].aio_offset = runs_[i].offset;
+        cbs[j].aio_data = i;
+        ptrs[j] = &cbs[j];
+      }
+      size_t submitted = 0;
+      while (submitted < n) {
+        long k = syscall(SYS_io_submit, ctx, static_cast<long>(n - submitted), ptrs.data() + submitted);
+        if (k < 0 && errno == EINTR) continue;
+        if (k <= 0) break;  // the rest is read by the preads
+        submitted += static_cast<size_t>(k);
+      }
+      for (size_t done = 0; done < submitted;) {
+        long got = syscall(SYS_io_getevents, ctx, 1L, static_cast<long>(submitted - done), events.data(), nullptr);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+          // Reads may still be landing in our buffers: destroying the context waits for them.
+          error_ = errno;
+          syscall(SYS_io_destroy, ctx);
+          ctx = 0;
+          return false;
+        }
+        for (long e = 0; e < got; e++) {
+          if (events[e].res < 0) {
+            if (error_ == 0) error_ = static_cast<int>(-events[e].res);
+          } else {
+            runs_[events[e].data].read = static_cast<size_t>(events[e].res);
+          }
+        }
+        done += static_cast<size_t>(got);
+      }
+    }
+    return error_ == 0;
+  }
 };
 
 // readDirectRuns(fd, target, runs: Float64Array [targetOffset, length, offset, ...]) -> Promise<Float64Array>
