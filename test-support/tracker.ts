@@ -48,12 +48,3 @@ export async function takeWhileWriting(t: LiveTracker, completed: readonly numbe
   }
   return { takes, union };
 }
-
-/** Polls cond every 5 ms until it holds; fails naming `what` after timeoutMs. */
-export async function until(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}

@@ -10,7 +10,7 @@ import { alignExtents, complementExtents, intersectExtents, normalizeExtents, to
 import { BlobType, Compression, DEFAULTS, ExtentKind, STORED_DIGEST_BYTES } from '../repo/format.js';
 import { encodeMapPage, splitIntoPages, type MapExtent } from '../repo/map-page.js';
 import type { Manifest } from '../repo/manifest.js';
-import type { Repository } from '../repo/repository.js';
+import type { BlobWriter, Repository } from '../repo/repository.js';
 import type { BlockCompute, SealedBlob, SealItem } from './compute.js';
 import { loadExtents, ParentView, type ReadParent } from './parent-view.js';
 import type { Progress } from './progress.js';
@@ -280,6 +280,17 @@ interface WindowPlan {
 }
 
 export async function runBackup(req: BackupRequest): Promise<BackupResult> {
+  const writer = req.repo.writer();
+  try {
+    return await backupWith(req, writer);
+  } catch (err) {
+    // The pack being filled is dropped; packs already written stay for the next run to reuse.
+    await writer.abandon();
+    throw err;
+  }
+}
+
+async function backupWith(req: BackupRequest, writer: BlobWriter): Promise<BackupResult> {
   const started = performance.now();
   const { repo, source, compute } = req;
   const cfg = repo.config;
@@ -306,7 +317,6 @@ export async function runBackup(req: BackupRequest): Promise<BackupResult> {
   // A parent's last partial block was hashed short; compare it only if the size did not change.
   const comparableEndBytes = req.parent && req.parent.manifest.summary.sourceBytes === size ? size : Math.floor(Math.min(req.parent?.manifest.summary.sourceBytes ?? 0, size) / bs) * bs;
 
-  const writer = repo.writer();
   let bytesRead = 0;
   let bytesNew = 0;
   let bytesDone = 0;

@@ -3,6 +3,22 @@
 
 export type FileType = 'config' | 'keys' | 'data' | 'index' | 'snapshots' | 'locks';
 
+/**
+ * A file written in pieces and stored under its name only when committed, as `save` stores a
+ * whole one: until then nothing of it is visible, and a killed writer leaves only a temp file
+ * (`cleanTemp` drops it).
+ */
+export interface StagedFile {
+  /** Appends parts after everything appended before; the caller starts one append after the last resolved. */
+  append(parts: readonly Uint8Array[]): Promise<void>;
+  /** Starts writing what was appended to the disk now, so commit has less left to wait for. */
+  flush(): Promise<void>;
+  /** Stores the file as `name`, atomically and durably (as `save`), and closes it. */
+  commit(name: string): Promise<void>;
+  /** Closes and drops the file; nothing of it becomes visible. */
+  discard(): Promise<void>;
+}
+
 export interface RepoBackend {
   /** Where the repository lives, for messages. */
   readonly location: string;
@@ -28,4 +44,9 @@ export interface RepoBackend {
   remove(type: FileType, name: string): Promise<void>;
   /** Drops partial files left by a killed writer; called only under an exclusive lock. */
   cleanTemp(): Promise<void>;
+  /**
+   * Opens a file of `type` to write in pieces (optional: a writer then keeps a file whole in
+   * memory and `save`s it). Packs are written this way while a backup fills them.
+   */
+  stage?(type: FileType): Promise<StagedFile>;
 }

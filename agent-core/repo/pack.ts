@@ -26,10 +26,14 @@ export function sealBlob(keys: RepoKeys, type: BlobType, idHex: string, body: Ui
   return seal(keys, body, blobAad(type, Buffer.from(idHex, 'hex')));
 }
 
-/** Collects sealed blobs into one pack in memory until the caller writes it. */
+/**
+ * Collects sealed blobs into one pack: the entries and the running SHA-256 that names it, and the
+ * blobs' bytes until the caller takes them (to write the pack as it grows) or finishes it.
+ */
 export class PackBuilder {
-  private readonly parts: Buffer[] = [];
+  private parts: Buffer[] = [];
   private readonly list: PackEntry[] = [];
+  private readonly hash = createHash('sha256');
   private offset = 0;
 
   get sizeBytes(): number {
@@ -43,26 +47,29 @@ export class PackBuilder {
   add(type: BlobType, compression: Compression, id: Buffer, sealed: Buffer, rawLength: number): void {
     this.list.push({ type, compression, id, offset: this.offset, storedLength: sealed.length, rawLength });
     this.parts.push(sealed);
+    this.hash.update(sealed);
     this.offset += sealed.length;
   }
 
-  /** The pack's bytes (as parts), its id and its entries. */
-  finish(keys: RepoKeys): { packId: string; parts: Buffer[]; entries: PackEntry[]; sizeBytes: number } {
-    const { parts, entries, sizeBytes } = this.assemble(keys);
-    const hash = createHash('sha256');
-    for (const p of parts) hash.update(p);
-    return { packId: hash.digest('hex'), parts, entries, sizeBytes };
+  /** The blobs' bytes added since the last call, in order, for a caller that writes the pack as it grows. */
+  takeParts(): Buffer[] {
+    const taken = this.parts;
+    this.parts = [];
+    return taken;
   }
 
-  private assemble(keys: RepoKeys): { parts: Buffer[]; entries: PackEntry[]; sizeBytes: number } {
+  /** The rest of the pack's bytes (the blobs not taken, then its header and trailer), its id and its entries. */
+  finish(keys: RepoKeys): { packId: string; parts: Buffer[]; entries: PackEntry[]; sizeBytes: number } {
     const header = encodeEntries(this.list);
     const sealedHeader = seal(keys, header, HEADER_AAD);
     const trailer = Buffer.alloc(PACK_TRAILER_BYTES);
     trailer.writeUInt32LE(sealedHeader.length, 0);
     trailer.writeUInt32LE(PACK_VERSION, 4);
     PACK_MAGIC.copy(trailer, 8);
-    const parts = [...this.parts, sealedHeader, trailer];
-    return { parts, entries: this.list, sizeBytes: this.offset + sealedHeader.length + PACK_TRAILER_BYTES };
+    this.hash.update(sealedHeader);
+    this.hash.update(trailer);
+    const parts = [...this.takeParts(), sealedHeader, trailer];
+    return { packId: this.hash.digest('hex'), parts, entries: this.list, sizeBytes: this.offset + sealedHeader.length + PACK_TRAILER_BYTES };
   }
 }
 

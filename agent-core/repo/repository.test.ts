@@ -1,10 +1,12 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprintTree, localBackend, tempRepoDir, type TempRepoDir } from '../../test-support/repo-dir.js';
+import { until } from '../../test-support/until.js';
 import { BlobType, Compression, DEFAULTS, REPO_FORMAT_VERSION } from './format.js';
 import type { Manifest } from './manifest.js';
+import { sealBlob } from './pack.js';
 import { Repository, RepositoryMemo, type RepoConfig } from './repository.js';
 
 const strataError = (code: string) => expect.objectContaining({ name: 'StrataError', code });
@@ -272,6 +274,57 @@ describe('blobs and manifests', () => {
     await writer.finish();
     expect(await r.backend.list('index')).toHaveLength(1);
     expect(await r.backend.list('data')).toHaveLength(1);
+  });
+
+  describe('a pack written as it fills (a staged file)', () => {
+    const tmpFiles = (): { name: string; bytes: number }[] =>
+      readdirSync(path.join(repo.dir, 'tmp')).map((name) => ({ name, bytes: readFileSync(path.join(repo.dir, 'tmp', name)).length }));
+
+    /** Adds random blobs of 64 KiB, about 1 MiB in all, each telling when its memory may be reused. */
+    async function fill(r: Repository, writer: ReturnType<Repository['writer']>, released: Set<string>): Promise<Map<string, Buffer>> {
+      const blobs = new Map<string, Buffer>();
+      for (let i = 0; i < 16; i++) {
+        const raw = randomBytes(64 << 10);
+        const id = r.chunkId(raw);
+        blobs.set(id, raw);
+        const sealed = sealBlob(r.keys, BlobType.data, id, raw);
+        await writer.add(BlobType.data, Compression.none, id, sealed, raw.length, () => released.add(id));
+      }
+      return blobs;
+    }
+
+    it('reaches the disk before finish, releases blobs as they are written, and ends as the pack a whole write makes', async () => {
+      await Repository.init(repo.backend, { encryption: 'aes-256-gcm', password: PASSWORD });
+      const r = await Repository.open(localBackend(repo.dir), () => PASSWORD);
+      const writer = r.writer();
+      const released = new Set<string>();
+      const blobs = await fill(r, writer, released);
+      // Appends run behind the adds: blobs are released once written, long before finish.
+      await until('blobs released by their append', () => released.size > 0);
+      expect(tmpFiles().some((f) => f.bytes >= 256 << 10)).toBe(true);
+      expect(await r.backend.list('data')).toEqual([]);
+      await writer.finish();
+      expect(released.size).toBe(blobs.size);
+      expect(tmpFiles()).toEqual([]);
+      const [pack] = await r.backend.list('data');
+      // A pack's name is the SHA-256 of its bytes, hashed as they were added and written.
+      expect(createHash('sha256').update(await r.backend.load('data', pack!)).digest('hex')).toBe(pack);
+      for (const [id, raw] of blobs) expect((await r.readBlob(id, BlobType.data)).equals(raw)).toBe(true);
+    });
+
+    it('is dropped with its staged file when the backup fails (abandon), and every blob is released', async () => {
+      await Repository.init(repo.backend, { encryption: 'none', password: null });
+      const r = await Repository.open(localBackend(repo.dir), () => null);
+      const writer = r.writer();
+      const released = new Set<string>();
+      const blobs = await fill(r, writer, released);
+      await until('a staged pack', () => tmpFiles().length > 0);
+      await writer.abandon();
+      expect(released.size).toBe(blobs.size);
+      expect(tmpFiles()).toEqual([]);
+      expect(await r.backend.list('data')).toEqual([]);
+      expect(await r.backend.list('index')).toEqual([]);
+    });
   });
 
   it('reading a blob as the wrong type is Corrupt, and an unknown id is NotFound', async () => {

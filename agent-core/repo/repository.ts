@@ -5,7 +5,7 @@ import os from 'node:os';
 import zstd from 'zstd-napi';
 import { z } from 'zod';
 import { StrataError } from '../api/errors.js';
-import type { RepoBackend } from './backend.js';
+import type { RepoBackend, StagedFile } from './backend.js';
 import { deriveKeys, hmac, newKdfParams, newKeys, passwordKey, unseal, unwrapKeys, wrapKeys, type KdfParams, type RepoKeys } from './crypto.js';
 import { BlobType, Compression, DEFAULTS, LABELS, REPO_FORMAT_VERSION, REPO_MAGIC } from './format.js';
 import { decodeIndex, encodeIndex, MasterIndex, type IndexedBlob, type PackListing } from './index-file.js';
@@ -330,8 +330,14 @@ function decompress(plain: Buffer, idHex: string): Buffer {
  */
 export class BlobWriter {
   private pack = new PackBuilder();
-  /** Called once the current pack is written (or failed): its blobs' memory may then be reused. */
+  /** Called once a blob's bytes are written (or failed): its memory may then be reused. */
   private onPackWritten: (() => void)[] = [];
+  /**
+   * The current pack's staged file where the backend can stage (opened with its first blob), and
+   * the appends queued on it, one after another: the pack is written as it fills, so closing it
+   * costs its last piece and a sync, not the whole pack.
+   */
+  private staged: StagedPack | null = null;
   private readonly pending = new Set<string>();
   /** Per flushed pack, in the order the packs were closed: its index file and listing once written. */
   private readonly written: ({ indexFile: string; listing: PackListing } | null)[] = [];
@@ -352,19 +358,77 @@ export class BlobWriter {
   /**
    * Queues a blob. Resolves at once while fewer than MAX_FLUSHING full packs are being written, so
    * pack writes (and their fsyncs) overlap the caller's work and each other; beyond that it waits
-   * for one to finish, bounding memory. The writer keeps `sealed` (not a copy) until its pack is
-   * written, then calls `written`, after which the caller may reuse that memory.
+   * for one to finish, bounding memory. The writer keeps `sealed` (not a copy) until its bytes are
+   * written (appended to the pack's staged file, or the whole pack saved), then calls `written`,
+   * after which the caller may reuse that memory.
    */
   add(type: BlobType, compression: Compression, idHex: string, sealed: Buffer, rawLength: number, written?: () => void): Promise<void> {
     if (!this.has(idHex)) {
       this.pending.add(idHex);
       this.pack.add(type, compression, Buffer.from(idHex, 'hex'), sealed, rawLength);
       if (written) this.onPackWritten.push(written);
-      if (this.pack.sizeBytes >= this.repo.config.packTargetBytes) this.flushPack();
+      if (this.pack.sizeBytes >= this.repo.config.packTargetBytes) {
+        this.flushPack();
+      } else if (this.repo.backend.stage) {
+        this.staged ??= this.stagePack();
+        this.staged.unappended += sealed.length;
+        if (this.staged.unappended >= APPEND_BYTES) this.appendTaken(this.staged);
+      }
     } else {
       written?.();
     }
     return this.backpressure();
+  }
+
+  private stagePack(): StagedPack {
+    const file = this.repo.backend.stage!('data');
+    file.catch(() => {}); // reported by the pack's flush
+    return { file, chain: Promise.resolve(), unappended: 0, unflushed: 0, queued: 0 };
+  }
+
+  /**
+   * Drops the pack being filled, and its staged file, after a failed backup; packs already being
+   * written finish (they are indexed, so a rerun reuses them).
+   */
+  async abandon(): Promise<void> {
+    const staged = this.staged;
+    const written = this.onPackWritten;
+    this.staged = null;
+    this.onPackWritten = [];
+    this.pack = new PackBuilder();
+    if (staged) {
+      await staged.chain.catch(() => {});
+      const file = await staged.file.catch(() => null);
+      await file?.discard();
+    }
+    for (const done of written) done();
+    await Promise.allSettled(this.flushes);
+  }
+
+  /** Queues the pack's blobs added since the last append on its staged file; their memory is released once written. */
+  private appendTaken(staged: StagedPack): void {
+    const parts = this.pack.takeParts();
+    const written = this.onPackWritten;
+    this.onPackWritten = [];
+    let bytes = 0;
+    for (const p of parts) bytes += p.length;
+    staged.unappended = 0;
+    staged.unflushed += bytes;
+    staged.queued += bytes;
+    const flush = staged.unflushed >= FLUSH_BYTES;
+    if (flush) staged.unflushed = 0;
+    staged.chain = staged.chain
+      .then(async () => {
+        const file = await staged.file;
+        await file.append(parts);
+        if (flush) await file.flush();
+      })
+      .finally(() => {
+        staged.queued -= bytes;
+        for (const done of written) done();
+      });
+    // A failed append is reported by the pack's flush (and, through it, by the next add).
+    staged.chain.catch(() => {});
   }
 
   /** Compresses (when it helps), seals and adds a blob; for small blobs made on the main thread. */
@@ -387,15 +451,29 @@ export class BlobWriter {
     if (this.pack.count === 0) return;
     const full = this.pack;
     const written = this.onPackWritten;
+    const staged = this.staged;
     this.pack = new PackBuilder();
     this.onPackWritten = [];
+    this.staged = null;
     const slot = this.written.length;
     this.written.push(null);
     // Packs are written side by side: only a pack's own index must wait for it (docs/FORMAT.md §10).
     const flush = (async () => {
       const { packId, parts, entries, sizeBytes } = full.finish(this.repo.keys);
       try {
-        await this.repo.backend.save('data', packId, parts);
+        if (staged) {
+          const file = await staged.file;
+          try {
+            await staged.chain;
+            await file.append(parts);
+            await file.commit(packId);
+          } catch (err) {
+            await file.discard();
+            throw err;
+          }
+        } else {
+          await this.repo.backend.save('data', packId, parts);
+        }
       } finally {
         for (const done of written) done();
       }
@@ -422,7 +500,10 @@ export class BlobWriter {
 
   private backpressure(): Promise<void> {
     if (this.error) return Promise.reject(this.error);
-    return this.flushes.size >= MAX_FLUSHING ? Promise.race(this.flushes) : Promise.resolve();
+    if (this.flushes.size >= MAX_FLUSHING) return Promise.race(this.flushes);
+    // Appends behind the producer: wait for them (a failure surfaces at the pack's flush).
+    if (this.staged && this.staged.queued >= MAX_QUEUED_BYTES) return this.staged.chain.catch(() => {});
+    return Promise.resolve();
   }
 
   /** Writes the last pack and its index, then merges this writer's index files into one. */
@@ -454,4 +535,22 @@ export class BlobWriter {
 
 /** Full packs a writer may have in flight (each up to packTargetBytes in memory) before add() waits. */
 const MAX_FLUSHING = 4;
+/** A staged pack is appended to in pieces of about this much (256 KiB)... */
+const APPEND_BYTES = 256 << 10;
+/** ...and asked to start writing to the disk after each 4 MiB, so its final sync has little left. */
+const FLUSH_BYTES = 4 << 20;
+/** Bytes queued on a staged pack's appends before add() waits for them (64 MiB). */
+const MAX_QUEUED_BYTES = 64 << 20;
+
+interface StagedPack {
+  readonly file: Promise<StagedFile>;
+  /** The appends queued so far, in order. */
+  chain: Promise<void>;
+  /** Bytes added since the last append was queued. */
+  unappended: number;
+  /** Bytes appended since the last flush was queued. */
+  unflushed: number;
+  /** Bytes queued and not yet written. */
+  queued: number;
+}
 

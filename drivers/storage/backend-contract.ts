@@ -199,6 +199,42 @@ export function runBackendContract(name: string, makeBackend: () => Promise<Repo
       expect(await backend.isRepository()).toBe(false);
     });
 
+    it('a staged file, where offered, is invisible until committed, then reads back whole; a discarded or abandoned one leaves nothing', async () => {
+      const backend = await created();
+      if (!backend.stage) {
+        expect(backend.stage).toBeUndefined(); // a target without it keeps writing files whole (save)
+        return;
+      }
+      const n = hexName();
+      const pieces = [randomBytes(3000), randomBytes(1), randomBytes(70_000), Buffer.alloc(0)];
+      const staged = await backend.stage('data');
+      await staged.append([pieces[0]!]);
+      await staged.append([pieces[1]!, pieces[2]!]);
+      await staged.flush();
+      await staged.append([pieces[3]!]);
+      expect(await backend.list('data')).toEqual([]);
+      await expect(backend.load('data', n)).rejects.toEqual(strataError('NotFound'));
+      await staged.commit(n);
+      expect(await backend.list('data')).toEqual([n]);
+      expect((await backend.load('data', n)).equals(Buffer.concat(pieces))).toBe(true);
+      expect(await leftovers.count(backend)).toBe(0);
+
+      const dropped = await backend.stage('data');
+      await dropped.append([randomBytes(100)]);
+      await dropped.discard();
+      expect(await backend.list('data')).toEqual([n]);
+      expect(await leftovers.count(backend)).toBe(0);
+
+      // A writer killed with a staged file open: the next exclusive lock's cleanTemp drops it.
+      const killed = await backend.stage('index');
+      await killed.append([randomBytes(100)]);
+      expect(await leftovers.count(backend)).toBe(1);
+      await backend.cleanTemp();
+      expect(await leftovers.count(backend)).toBe(0);
+      expect(await backend.list('index')).toEqual([]);
+      await killed.discard();
+    });
+
     it('cleanTemp drops a killed writer’s leftovers and keeps every saved file', async () => {
       const backend = await created();
       const n = hexName();

@@ -1,10 +1,10 @@
 // A repository in a local directory: write to tmp/, fsync, rename into place, fsync the directory,
 // so a kill at any instant leaves either the old state or the new file, never half a file.
-import { mkdir, open, readdir, rename, rm, stat, readFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, readFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
-import type { FileType, RepoBackend } from '../../agent-core/repo/backend.js';
+import type { FileType, RepoBackend, StagedFile } from '../../agent-core/repo/backend.js';
 import { DIRS } from '../../agent-core/repo/format.js';
 
 const TYPE_DIRS: Record<Exclude<FileType, 'config'>, string> = {
@@ -79,6 +79,50 @@ export class LocalDirBackend implements RepoBackend {
       await rm(tmp, { force: true }).catch(() => {});
       throw toStrataError(err, `Writing ${type} ${name}`);
     }
+  }
+
+  async stage(type: FileType): Promise<StagedFile> {
+    const tmp = path.join(this.location, DIRS.tmp, `${type}-${randomBytes(8).toString('hex')}`);
+    let fh: FileHandle;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+    } catch (err) {
+      throw toStrataError(err, `Writing a ${type} file`);
+    }
+    const drop = async (): Promise<void> => {
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true }).catch(() => {});
+    };
+    return {
+      append: async (parts) => {
+        try {
+          await fh.writev(parts as Uint8Array[]);
+        } catch (err) {
+          throw toStrataError(err, `Writing a ${type} file`);
+        }
+      },
+      flush: async () => {
+        try {
+          await fh.datasync();
+        } catch (err) {
+          throw toStrataError(err, `Writing a ${type} file`);
+        }
+      },
+      commit: async (name) => {
+        const final = this.fileOf(type, name);
+        try {
+          await fh.sync();
+          await fh.close();
+          await mkdir(path.dirname(final), { recursive: true });
+          await rename(tmp, final);
+          await syncDir(path.dirname(final));
+        } catch (err) {
+          await drop();
+          throw toStrataError(err, `Writing ${type} ${name}`);
+        }
+      },
+      discard: drop,
+    };
   }
 
   async load(type: FileType, name: string, offsetBytes?: number, lengthBytes?: number): Promise<Buffer> {
