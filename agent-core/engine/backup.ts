@@ -529,10 +529,10 @@ async function backupWith(req: BackupRequest, writer: BlobWriter): Promise<Backu
     // Runs in disk order: adds the window's blobs to the packs and its extents to the map.
     const commitWindow = async (w: WindowWork): Promise<void> => {
       const { cls, digests, chunkOf, parent, chunks, seals } = await w.planned;
-      // A window that read little (a tracked incremental's few changed blocks) is not held for its
-      // chunks: they are copied out, and the window goes back to the free list when committed, so
-      // such a pass cycles through a few windows instead of allocating one per window it reads.
-      const sparse = runBytes(w.runs) <= SPARSE_WINDOW_BYTES;
+      // A window that read little is not held for its chunks: they are copied out, and the window
+      // goes back to the free list when committed, so such a pass cycles through a few windows
+      // instead of holding one per window it reads. A packed window is dense, so it is held.
+      const sparse = !w.packed && runBytes(w.runs) <= SPARSE_WINDOW_BYTES;
       for (const s of seals) {
         let made: SealedBlob['digests'] = undefined;
         if (s.sealed) {

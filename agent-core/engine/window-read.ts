@@ -38,9 +38,9 @@ export class RunCursor {
   }
 }
 
-/** Runs up to this size go to a source's readRunsInto together, BATCH_RUNS at a time; larger ones are read one by one. */
-const BATCH_RUN_MAX_BYTES = 64 << 10;
+/** A batch of reads for a source's readRunsInto: at most this many runs and (unless one run is larger) this many bytes. */
 const BATCH_RUNS = 16;
+const BATCH_BYTES = 1 << 20;
 
 export interface WindowReadOptions {
   /** Gaps shorter than this are read through (READ_GAP_BYTES unless given); 0 reads only the runs. */
@@ -83,26 +83,40 @@ export function readAndHashWindow(
   } else {
     for (const [o, l] of mergeRuns(runs, gapBytes)) reads.push([o, l, startBytes + o]);
   }
-  // Small runs (a tracked backup's changed blocks) cost more per read than per byte: where the
-  // source can, they are read in batches, one native task each; the batches still run side by side.
-  const small = source.readRunsInto ? reads.filter(([, l]) => l <= BATCH_RUN_MAX_BYTES) : [];
-  const single = small.length > 1 ? reads.filter(([, l]) => l > BATCH_RUN_MAX_BYTES) : reads;
+  // Where the source can, reads go in batches of up to BATCH_RUNS runs and BATCH_BYTES, one native
+  // task each, straight into the window: scattered small runs (a tracked backup's changed blocks)
+  // cost more per read than per byte, and a large run alone is still one task. The batches run
+  // side by side.
   const batches: [number, number, number][][] = [];
-  if (small.length > 1) for (let i = 0; i < small.length; i += BATCH_RUNS) batches.push(small.slice(i, i + BATCH_RUNS));
-  const read = Promise.all([
-    ...single.map(async ([at, l, from]) => {
-      const got = await source.readInto(view, at, l, from);
-      if (got !== l) throw endedEarly(from + got);
-      onRead(l);
-    }),
-    ...batches.map(async (batch) => {
-      const got = await source.readRunsInto!(view, batch);
-      batch.forEach(([, l, from], i) => {
-        if (got[i] !== l) throw endedEarly(from + got[i]!);
-        onRead(l);
-      });
-    }),
-  ]);
+  if (source.readRunsInto) {
+    let batch: [number, number, number][] = [];
+    let batchBytes = 0;
+    for (const r of reads) {
+      if (batch.length > 0 && (batch.length === BATCH_RUNS || batchBytes + r[1] > BATCH_BYTES)) {
+        batches.push(batch);
+        batch = [];
+        batchBytes = 0;
+      }
+      batch.push(r);
+      batchBytes += r[1];
+    }
+    if (batch.length > 0) batches.push(batch);
+  }
+  const read = Promise.all(
+    source.readRunsInto
+      ? batches.map(async (batch) => {
+          const got = await source.readRunsInto!(view, batch);
+          batch.forEach(([, l, from], i) => {
+            if (got[i] !== l) throw endedEarly(from + got[i]!);
+            onRead(l);
+          });
+        })
+      : reads.map(async ([at, l, from]) => {
+          const got = await source.readInto(view, at, l, from);
+          if (got !== l) throw endedEarly(from + got);
+          onRead(l);
+        }),
+  );
   return read.then(() => compute.hash(window, packed ? [[0, packedBytes]] : runs));
 }
 
