@@ -86,6 +86,12 @@ async function asJob<T>(
   }
 }
 
+/** The value of a settled promise, or its error thrown. */
+function settled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+}
+
 async function openRepository(ctx: AgentContext, repoPath: string): Promise<Repository> {
   return ctx.warm ? ctx.warm.open(repoPath, ctx.password) : Repository.open(new LocalDirBackend(repoPath), ctx.password);
 }
@@ -236,12 +242,20 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
       source = device;
       devicePath = loop.device;
     }
-    let { layout, validExtents } = await mapDisk(source);
-    // A device with mounted filesystems is copied consistently (consistent-copy.ts); image files and
-    // unmounted devices are read as they are.
-    const mounted = source.kind === 'block-device' ? await mountedFilesystems(devicePath) : [];
-    const repo = await openRepository(ctx, repoPath);
-    const sourceName = await sourceNameOf(sourcePath, nameKind);
+    // Independent, so side by side; all settle before anything goes on (the source stays open
+    // until its map is read), and the disk's own errors come first. A device with mounted
+    // filesystems is copied consistently (consistent-copy.ts); image files and unmounted devices
+    // are read as they are.
+    const [mapped, mountedOf, opened, named] = await Promise.allSettled([
+      mapDisk(source),
+      source.kind === 'block-device' ? mountedFilesystems(devicePath) : Promise.resolve([]),
+      openRepository(ctx, repoPath),
+      sourceNameOf(sourcePath, nameKind),
+    ]);
+    let { layout, validExtents } = settled(mapped);
+    const mounted = settled(mountedOf);
+    const repo = settled(opened);
+    const sourceName = settled(named);
     // Started now, so the workers load their modules while the catalog and the lock are opened
     // (in the agent, usually the warm pool of the previous job).
     return await withCompute(ctx, repo, (compute) =>
@@ -260,8 +274,7 @@ export async function backup(ctx: AgentContext, sourcePath: string, repoPath: st
           };
           let copy: ConsistentCopy | null = null;
           try {
-            await repo.backend.cleanTemp();
-            await repo.loadIndex();
+            await Promise.all([repo.backend.cleanTemp(), repo.loadIndex()]);
             let tracked: TrackedChanges | null;
             if (mounted.length > 0) {
               copy = await startConsistentCopy(devicePath, mounted, { takeChanges: options.takeChanges, onWarning: warn, ...options.convergence });
