@@ -35,7 +35,7 @@ describe('verification of a restored target', () => {
   let restored: string;
   let repo: Repository;
   let manifest: Manifest;
-  let extents: MapExtent[];
+  let extents: readonly MapExtent[];
   let compute: WorkerPool;
 
   /** Verifies a file with verifyRestored directly, as the restore does after reopening its target. */

@@ -741,6 +741,8 @@ async function backupWith(req: BackupRequest, writer: BlobWriter): Promise<Backu
     pages.push([page.startBytes, page.lengthBytes, id]);
   }
   await writer.finish();
+  // The next backup of this source (in a long-lived agent) starts from this map without reading it back.
+  repo.memo?.keepMap(pages, extents);
 
   const durationMs = Math.round(performance.now() - started);
   const manifest: Manifest = {

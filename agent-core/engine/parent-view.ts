@@ -9,8 +9,10 @@ import type { Repository } from '../repo/repository.js';
 /** Map pages read at a time: each is a small read of its own, and on a cold cache they wait on the disk. */
 const PAGES_IN_FLIGHT = 16;
 
-/** Loads every extent of a snapshot, in disk order. */
-export async function loadExtents(repo: Repository, manifest: Manifest): Promise<MapExtent[]> {
+/** Loads every extent of a snapshot, in disk order (from the repository's memo when it holds them). */
+export async function loadExtents(repo: Repository, manifest: Manifest): Promise<readonly MapExtent[]> {
+  const kept = repo.memo?.mapOf(manifest.pages);
+  if (kept) return kept;
   const out: MapExtent[] = [];
   const pages = manifest.pages;
   for (let first = 0; first < pages.length; first += PAGES_IN_FLIGHT) {
@@ -24,6 +26,7 @@ export async function loadExtents(repo: Repository, manifest: Manifest): Promise
       for (const e of page.extents) out.push(e);
     });
   }
+  repo.memo?.keepMap(manifest.pages, out);
   return out;
 }
 

@@ -108,7 +108,7 @@ describe('a tracked incremental maps the disk as a checksum incremental does', (
 
   afterEach(() => dir.cleanup());
 
-  async function backup(disk: MemoryDisk, valid: readonly Extent[], parentId: string | null, tracked: TrackedChanges | null): Promise<BackupResult & { map: MapExtent[] }> {
+  async function backup(disk: MemoryDisk, valid: readonly Extent[], parentId: string | null, tracked: TrackedChanges | null): Promise<BackupResult & { map: readonly MapExtent[] }> {
     const repo = await Repository.open(dir.backend, () => null);
     const lock = await repo.lock(true, 'tracked map test');
     try {

@@ -11,6 +11,7 @@ import { BlobType, Compression, DEFAULTS, LABELS, REPO_FORMAT_VERSION, REPO_MAGI
 import { decodeIndex, encodeIndex, MasterIndex, type IndexedBlob, type PackListing } from './index-file.js';
 import { decodeManifest, encodeManifest, type Manifest } from './manifest.js';
 import { blobAad, PackBuilder, sealBlob } from './pack.js';
+import type { MapExtent } from './map-page.js';
 import { RepoLock } from './lock.js';
 
 /** LABELS.digestsBlob as bytes, made once: every chunk a backup stores or compares names its digests blob with it. */
@@ -62,16 +63,42 @@ export class RepositoryMemo {
   /** Manifest files as stored, by snapshot id; decoded (and authenticated) again at each load. */
   readonly manifests = new Map<string, Buffer>();
 
+  /**
+   * Decoded disk maps by the map pages they were read from or written as (content-addressed, so
+   * the key names the extents exactly): the last few, for the next backup of the same source.
+   */
+  private readonly maps = new Map<string, readonly MapExtent[]>();
+
   /** Keeps a manifest, the most recent MEMO_MANIFESTS at most (`latest` loads every one of them once). */
   keepManifest(id: string, bytes: Buffer): void {
     this.manifests.delete(id);
     this.manifests.set(id, bytes);
     if (this.manifests.size > MEMO_MANIFESTS) this.manifests.delete(this.manifests.keys().next().value!);
   }
+
+  /** Keeps a snapshot's whole map (which must not change afterwards), unless it is too large to keep. */
+  keepMap(pages: Manifest['pages'], extents: readonly MapExtent[]): void {
+    if (extents.length > MEMO_MAP_EXTENTS) return;
+    const key = mapKey(pages);
+    this.maps.delete(key);
+    this.maps.set(key, extents);
+    if (this.maps.size > MEMO_MAPS) this.maps.delete(this.maps.keys().next().value!);
+  }
+
+  mapOf(pages: Manifest['pages']): readonly MapExtent[] | undefined {
+    return this.maps.get(mapKey(pages));
+  }
+}
+
+function mapKey(pages: Manifest['pages']): string {
+  return pages.map(([start, length, id]) => `${start}:${length}:${id}`).join(',');
 }
 
 /** Manifests a memo keeps: the parents of the next backups, not the whole history of a long-lived repository. */
 const MEMO_MANIFESTS = 256;
+/** Disk maps a memo keeps, each of at most MEMO_MAP_EXTENTS extents (~10 MB): the parents of the next backups. */
+const MEMO_MAPS = 4;
+const MEMO_MAP_EXTENTS = 100_000;
 
 /** Password-derived wrapping keys by a digest of the password and the key file's KDF parameters. */
 export interface WrappingKeyCache {
