@@ -2,7 +2,7 @@
 // so a backup neither evicts the page cache nor trusts it; buffered reads where O_DIRECT is refused.
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { StrataError, toStrataError } from '../../agent-core/api/errors.js';
+import { toStrataError } from '../../agent-core/api/errors.js';
 import type { BlockSource } from '../../agent-core/block-source.js';
 import type { Extent } from '../../agent-core/extents.js';
 import { deviceSizeBytes, fadvise, logicalSectorSize, physicalSectorSize, readDirect, readDirectRuns } from '../../native/index.js';
@@ -78,14 +78,13 @@ export class BlockDeviceSource implements BlockSource {
 
   private async readRunsDirect(target: Uint8Array, runs: readonly (readonly [number, number, number])[]): Promise<number[]> {
     const sector = this.logicalSectorSize;
+    const lengths = runs.map(([, lengthBytes, offsetBytes]) => clampLength(offsetBytes, lengthBytes, this.sizeBytes));
+    // Runs off the sector grid (a backup's are whole blocks, so none of its) are read as readInto reads them.
+    if (runs.some(([, , offsetBytes], i) => offsetBytes % sector !== 0 || lengths[i]! % sector !== 0)) {
+      return Promise.all(runs.map(([targetOffset, lengthBytes, offsetBytes]) => this.readInto(target, targetOffset, lengthBytes, offsetBytes)));
+    }
     const triples = new Float64Array(runs.length * 3);
-    runs.forEach(([targetOffset, lengthBytes, offsetBytes], i) => {
-      const length = clampLength(offsetBytes, lengthBytes, this.sizeBytes);
-      if (offsetBytes % sector !== 0 || length % sector !== 0) {
-        throw new StrataError('Internal', `A batched read of ${this.path} at ${offsetBytes} (${length} bytes) is not aligned to its ${sector}-byte sectors.`);
-      }
-      triples.set([targetOffset, length, offsetBytes], i * 3);
-    });
+    runs.forEach(([targetOffset, , offsetBytes], i) => triples.set([targetOffset, lengths[i]!, offsetBytes], i * 3));
     try {
       return [...(await readDirectRuns(this.handle.fd, target, triples))];
     } catch (err) {
