@@ -14,7 +14,7 @@ import type { BlobWriter, Repository } from '../repo/repository.js';
 import type { BlockCompute, SealedBlob, SealItem } from './compute.js';
 import { loadExtents, ParentView, type ReadParent } from './parent-view.js';
 import type { Progress } from './progress.js';
-import { matchesStoredDigest, mergeRuns, READ_GAP_BYTES, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
+import { matchesStoredDigest, mergeRuns, storedDigests, READ_GAP_BYTES, readAndHashWindow, RunCursor, subtractRuns, WINDOW_BYTES, WINDOWS_IN_FLIGHT } from './window-read.js';
 export { mergeRuns, subtractRuns } from './window-read.js';
 export type { Convergence } from './converge.js';
 
@@ -515,9 +515,7 @@ async function backupWith(req: BackupRequest, writer: BlobWriter): Promise<Backu
         seals.push({ chunk: c, offset, length, sealed: null });
         if (writer.has(c.id)) continue;
         // The chunk's digests blob is made beside it on the pool (its own memory: a message copies a view's whole buffer).
-        const digests16 = new Uint8Array(c.count * STORED_DIGEST_BYTES);
-        for (let b = 0; b < c.count; b++) digests16.set(digests.subarray((c.at + b) * 32, (c.at + b) * 32 + STORED_DIGEST_BYTES), b * STORED_DIGEST_BYTES);
-        batch.items.push({ offset, length, type: BlobType.data, idHex: c.id, digests16 });
+        batch.items.push({ offset, length, type: BlobType.data, idHex: c.id, digests16: storedDigests(digests, c.at, c.count) });
         batch.at.push(seals.length - 1);
         batchBytes += length;
         if (batchBytes >= SEAL_BATCH_BYTES) sendBatch();
@@ -553,9 +551,7 @@ async function backupWith(req: BackupRequest, writer: BlobWriter): Promise<Backu
         if (made && !writer.has(digestsId)) {
           await writer.add(BlobType.digests, Compression.none, digestsId, made.sealed, s.chunk.count * STORED_DIGEST_BYTES);
         } else if (!writer.has(digestsId)) {
-          const d16 = Buffer.alloc(s.chunk.count * STORED_DIGEST_BYTES);
-          for (let b = 0; b < s.chunk.count; b++) digests!.copy(d16, b * STORED_DIGEST_BYTES, (s.chunk.at + b) * 32, (s.chunk.at + b) * 32 + STORED_DIGEST_BYTES);
-          await writer.addPlain(BlobType.digests, digestsId, d16, false);
+          await writer.addPlain(BlobType.digests, digestsId, storedDigests(digests!, s.chunk.at, s.chunk.count), false);
         }
       }
 

@@ -154,12 +154,11 @@ export class ParentView {
   }
 
   /**
-   * The parent's view of [startBytes, startBytes + blocks × blockSize); calls must move forward.
-   * With `onlyRuns` (window-relative, sorted), digests are loaded only for the extents those runs
-   * touch — a tracked incremental compares only the few blocks it reads — and stay zero elsewhere
-   * (never equal to a real digest); which extent holds each block is filled in everywhere.
+   * The parent's view of [startBytes, startBytes + blocks × blockSize), every block's stored digest
+   * (zero where it holds no data) and extent; calls must move forward. A restore's read-back
+   * compares every block with it.
    */
-  async window(startBytes: number, blocks: number, onlyRuns?: readonly (readonly [number, number])[]): Promise<WindowParent> {
+  async window(startBytes: number, blocks: number): Promise<WindowParent> {
     const bs = this.blockSizeBytes;
     const digests = Buffer.alloc(blocks * STORED_DIGEST_BYTES);
     const extentOf = new Int32Array(blocks).fill(-1);
@@ -178,7 +177,6 @@ export class ParentView {
       const firstBlock = (from - startBytes) / bs;
       const blockCount = Math.ceil((to - from) / bs);
       extentOf.fill(i, firstBlock, firstBlock + blockCount);
-      if (onlyRuns && !onlyRuns.some(([o, l]) => o < to - startBytes && o + l > from - startBytes)) continue;
       copies.push(this.copyDigests(e, from, blockCount, digests, firstBlock, missing));
     }
     this.loadMissing(missing);

@@ -128,6 +128,16 @@ export function matchesStoredDigest(digests32: Buffer, i: number, stored: Buffer
   return digests32.compare(stored, j * STORED_DIGEST_BYTES, (j + 1) * STORED_DIGEST_BYTES, i * 32, i * 32 + STORED_DIGEST_BYTES) === 0;
 }
 
+/**
+ * What a chunk's digests blob holds: the stored part of `count` 32-byte digests from `at`, in
+ * memory of its own (a message to the pool would copy a view's whole buffer).
+ */
+export function storedDigests(digests32: Buffer, at: number, count: number): Buffer {
+  const out = Buffer.alloc(count * STORED_DIGEST_BYTES);
+  for (let b = 0; b < count; b++) digests32.copy(out, b * STORED_DIGEST_BYTES, (at + b) * 32, (at + b) * 32 + STORED_DIGEST_BYTES);
+  return out;
+}
+
 /** Joins sorted runs whose gap is at most gapBytes. */
 export function mergeRuns(runs: readonly Run[], gapBytes: number): Run[] {
   const out: Run[] = [];
