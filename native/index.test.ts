@@ -23,6 +23,7 @@ import {
   physicalSectorSize,
   punchHole,
   readDirect,
+  readDirectRuns,
   seekData,
   seekHole,
   thaw,
@@ -31,6 +32,9 @@ import {
 } from './index.js';
 
 const MiB = 1 << 20;
+
+/** WebAssembly's shared memory (this project's TypeScript libraries do not declare WebAssembly). */
+const wasm = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: boolean }) => { buffer: SharedArrayBuffer } } }).WebAssembly;
 
 /** What a call threw, so a test can assert on the error's fields. */
 function thrown(fn: () => unknown): unknown {
@@ -102,6 +106,36 @@ describe('the native addon', () => {
       const tail = await readDirect(fd, 4 * MiB, 8192);
       expect(tail.equals(content.subarray(4 * MiB))).toBe(true);
       expect((await readDirect(fd, 8 * MiB, 4096)).length).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('reads runs with O_DIRECT into shared memory, page-aligned or not, one run larger than the memory a pool thread keeps', async () => {
+    const img = scratch.path('runs.img');
+    const content = makeContent(24 * MiB, 'random', 12);
+    writeFileSync(img, content);
+    const dev = scratch.loop(img);
+    const fd = openSync(dev, constants.O_RDONLY | constants.O_DIRECT);
+    try {
+      // A SharedArrayBuffer's memory is malloc's, 16 bytes past a page (runs bounce); a shared
+      // WebAssembly memory's is whole pages (runs land in place). 384 pages of 64 KiB: 24 MiB.
+      const targets = {
+        malloced: Buffer.from(new SharedArrayBuffer(24 * MiB)),
+        paged: Buffer.from(new wasm.Memory({ initial: 384, maximum: 384, shared: true }).buffer),
+      };
+      for (const [name, target] of Object.entries(targets)) {
+        for (const runs of [
+          [[0, 4096, 8192], [65536, 20 * MiB, MiB], [22 * MiB, 8192, 23 * MiB]],
+          [[4096, 4096, 0], [16384, 512 * 1024, 3 * MiB]], // a second batch on the same pool threads
+        ]) {
+          target.fill(0xee);
+          const got = await readDirectRuns(fd, target, new Float64Array(runs.flat()));
+          expect([...got], name).toEqual(runs.map(([, l]) => l));
+          for (const [at, l, from] of runs) expect(target.subarray(at!, at! + l!).equals(content.subarray(from!, from! + l!)), `${name}: run at ${at}`).toBe(true);
+          expect(target[runs[0]![0]! + runs[0]![1]!], `${name}: after the first run`).toBe(0xee);
+        }
+      }
     } finally {
       closeSync(fd);
     }

@@ -93,7 +93,9 @@ export function runBlockSourceContract(name: string, openWith: (content: Buffer)
           expect(source.readRunsInto, 'readRunsInto').toBeDefined();
           const sector = source.logicalSectorSize;
           const target = Buffer.from(new SharedArrayBuffer(1 << 20)).fill(0xee);
-          // [target offset, length, source offset]: page-aligned targets (read in place) and odd ones (through a bounce buffer).
+          // [target offset, length, source offset], at page offsets of the buffer and at odd ones. (A
+          // SharedArrayBuffer's memory is not page-aligned, so O_DIRECT sources bounce all of them;
+          // native/index.test.ts reads into page-aligned memory too.)
           const runs: [number, number, number][] = [
             [0, 4096, 8192],
             [8192, 3 * sector, Math.floor(size / 4 / sector) * sector - sector], // across the edge of the zero gap

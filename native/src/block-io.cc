@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 #include <string>
 #include "args.h"
@@ -22,6 +23,7 @@ namespace {
 
 constexpr size_t kMemoryAlign = 4096;       // satisfies every device's DMA alignment
 constexpr int64_t kMaxReadBytes = 1LL << 30;  // one read's buffer; the engine asks for a few MiB
+constexpr size_t kKeptBounceBytes = size_t{16} << 20;  // bounce memory a pool thread keeps between reads
 constexpr unsigned kAioEvents = 256;          // reads one pool thread has in flight at once
 
 Napi::Value Undefined(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
@@ -135,7 +137,7 @@ Napi::Value ReadDirect(const Napi::CallbackInfo& info) {
 // Several O_DIRECT reads in one task, each into the caller's memory at its own offset: the engine's
 // scattered small runs (a tracked backup's changed blocks) cost one trip to the libuv pool per batch
 // instead of one per run, and no buffer per run crosses into JS. A run lands directly in the target
-// when its address is sector-aligned there, else in one aligned bounce buffer and is copied.
+// when its address is page-aligned there, else in aligned bounce memory and is copied.
 class ReadRunsWorker : public Napi::AsyncWorker {
  public:
   struct Run {
@@ -148,28 +150,36 @@ class ReadRunsWorker : public Napi::AsyncWorker {
   ReadRunsWorker(Napi::Env env, int fd, Napi::Uint8Array target, std::vector<Run> runs, size_t sector)
       : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), fd_(fd), target_(Napi::Persistent(target)),
         data_(target.Data()), runs_(std::move(runs)), sector_(sector) {}
-  ~ReadRunsWorker() override {
-    for (uint8_t* b : bounces_) std::free(b);
-  }
-
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
-    // Where each run lands: in place when its address is aligned, else in a bounce buffer of its own.
+    // Where each run lands: in place when its address is aligned, else in this thread's bounce
+    // memory and copied. A SharedArrayBuffer's memory comes from malloc, 16 bytes past a page
+    // boundary, so a backup's windows always bounce: the memory is kept per pool thread, since a
+    // fresh mapping per read (page faults, zeroing, unmapping) cost more than the copy.
     std::vector<uint8_t*> bufs(runs_.size());
-    bounces_.assign(runs_.size(), nullptr);
+    std::vector<bool> bounced(runs_.size(), false);
+    size_t bounceBytes = 0;
     for (size_t i = 0; i < runs_.size(); i++) {
       uint8_t* dst = data_ + runs_[i].targetOffset;
       if (reinterpret_cast<uintptr_t>(dst) % kMemoryAlign == 0) {
         bufs[i] = dst;
         continue;
       }
-      void* mem = nullptr;
-      if (posix_memalign(&mem, kMemoryAlign, runs_[i].length == 0 ? kMemoryAlign : runs_[i].length) != 0) {
+      bounced[i] = true;
+      bounceBytes += RoundUp(runs_[i].length == 0 ? 1 : runs_[i].length, kMemoryAlign);
+    }
+    if (bounceBytes > 0) {
+      uint8_t* base = Bounce(bounceBytes);
+      if (base == nullptr) {
         error_ = ENOMEM;
         return;
       }
-      bounces_[i] = bufs[i] = static_cast<uint8_t*>(mem);
+      for (size_t i = 0; i < runs_.size(); i++) {
+        if (!bounced[i]) continue;
+        bufs[i] = base;
+        base += RoundUp(runs_[i].length == 0 ? 1 : runs_[i].length, kMemoryAlign);
+      }
     }
     // All runs are submitted at once (Linux AIO): a device that works through its queue one request
     // at a time (a loop device's worker) takes a batch about twice as fast as reads one by one.
@@ -188,7 +198,7 @@ class ReadRunsWorker : public Napi::AsyncWorker {
         if (n == 0) break;  // the device ended
         r.read += static_cast<size_t>(n);
       }
-      if (bounces_[i]) std::memcpy(data_ + r.targetOffset, bufs[i], r.read);
+      if (bounced[i]) std::memcpy(data_ + r.targetOffset, bufs[i], r.read);
     }
   }
 
@@ -212,8 +222,39 @@ class ReadRunsWorker : public Napi::AsyncWorker {
   uint8_t* const data_;
   std::vector<Run> runs_;
   const size_t sector_;
-  std::vector<uint8_t*> bounces_;
   int error_ = 0;
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t, Free> oneOff_;
+
+  static size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
+
+  // Aligned bounce memory of at least `bytes`, null if it cannot be had: this pool thread's, kept
+  // for its next task, up to kKeptBounceBytes; beyond that the task's own, freed when it ends.
+  uint8_t* Bounce(size_t bytes) {
+    if (bytes > kKeptBounceBytes) {
+      void* mem = nullptr;
+      if (posix_memalign(&mem, kMemoryAlign, bytes) != 0) return nullptr;
+      oneOff_.reset(static_cast<uint8_t*>(mem));
+      return oneOff_.get();
+    }
+    struct Kept {
+      uint8_t* mem = nullptr;
+      size_t size = 0;
+      ~Kept() { std::free(mem); }
+    };
+    thread_local Kept kept;
+    if (kept.size >= bytes) return kept.mem;
+    std::free(kept.mem);
+    kept.mem = nullptr;
+    kept.size = 0;
+    void* mem = nullptr;
+    if (posix_memalign(&mem, kMemoryAlign, bytes) != 0) return nullptr;
+    kept.mem = static_cast<uint8_t*>(mem);
+    kept.size = bytes;
+    return kept.mem;
+  }
 
   // Reads every run with io_submit and waits for them all; false (error_ set) on a read error. A
   // run that could not be submitted, or came back short, is left to the preads. Each pool thread
