@@ -17,6 +17,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'off',
       'no-constant-condition': ['error', { checkLoops: false }],
+      // `import { z }` takes zod's whole namespace object into the CLI's bundle (every locale, JSON
+      // Schema conversion): about half its size and ~50 ms of every command's start. `import * as z`
+      // lets esbuild keep only the schemas used.
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "ImportDeclaration[source.value='zod'][importKind!='type'] > :matches(ImportSpecifier[importKind!='type'], ImportDefaultSpecifier)",
+          message: "Use `import * as z from 'zod'` (tree-shaken in the CLI bundle).",
+        },
+      ],
     },
   },
 );

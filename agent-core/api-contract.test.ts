@@ -1,6 +1,6 @@
 // The contract's own rules: channel names, strict inputs, replies and the schemas of jobs.
 import { describe, expect, it } from 'vitest';
-import { z } from 'zod';
+import * as z from 'zod';
 import { CALLS, EVENTS, isChannel, isEventName, replySchema } from './api/contract.js';
 import { JobFinishedSchema, JobIdSchema } from './api/job.js';
 import { WsRequestSchema } from './api/socket-protocol.js';

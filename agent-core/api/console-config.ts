@@ -1,6 +1,6 @@
 // What the console configures in the agent: the sources it protects (with their schedules), the
 // settings (repository, retention, notifications, pause), and the checks a restore target passes.
-import { z } from 'zod';
+import * as z from 'zod';
 import { DiskLayoutSchema } from './disk-layout.js';
 import { ErrorPayloadSchema } from './error-schema.js';
 import { ExtentListSchema } from './extents.js';

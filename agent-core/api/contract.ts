@@ -1,6 +1,6 @@
 // The agent's API: every call and event as a zod schema keyed by its channel (`domain:verb`). The
 // agent's handlers, every transport and every client are typed from this one map, so none can drift.
-import { z } from 'zod';
+import * as z from 'zod';
 import {
   ConfiguredSourceSchema,
   ScheduleSchema,

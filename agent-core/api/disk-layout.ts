@@ -1,6 +1,6 @@
 // What a disk looks like to Strata: its partition table and volumes, as `strata inspect --json`
 // prints them, the manifest keeps them and the console draws them.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const PartitionTableKindSchema = z.enum(['mbr', 'gpt', 'none']);
 export type PartitionTableKind = z.infer<typeof PartitionTableKindSchema>;

@@ -1,5 +1,5 @@
 // Schemas of the error contract, for transports that validate what crosses them.
-import { z } from 'zod';
+import * as z from 'zod';
 import { ERROR_CODES, type ErrorPayload } from './errors.js';
 
 export const ErrorCodeSchema = z.enum(ERROR_CODES);

@@ -1,6 +1,6 @@
 // Byte ranges as the API carries them: run-length extents, never per-block arrays, so a 2 TiB disk's
 // maps cross a transport at once. Every list is sorted by start, with no overlaps and no empty runs.
-import { z } from 'zod';
+import * as z from 'zod';
 import { DiskLayoutSchema } from './disk-layout.js';
 
 /** [startBytes, lengthBytes]. */

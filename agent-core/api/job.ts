@@ -1,6 +1,6 @@
 // Jobs as the agent's API shows them: a backup, restore or verify queued behind others on the same
 // repository, its progress while it runs and its result or error when it ends.
-import { z } from 'zod';
+import * as z from 'zod';
 import { ErrorPayloadSchema } from './error-schema.js';
 import { JobStateSchema, SnapshotSummarySchema } from './snapshot.js';
 

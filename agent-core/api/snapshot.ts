@@ -1,6 +1,6 @@
 // What a snapshot is, as every layer and transport sees it: the summary the repository's manifest
 // carries, the catalog caches and the console draws as a tree.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const HexIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'a 64-digit lowercase hex id');
 

@@ -1,6 +1,6 @@
 // The local HTTP + WebSocket transport's framing and limits, shared by the agent's server and any
 // console that connects to it (the headless console's browser, a console talking to a system agent).
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const HEALTH_PATH = '/api/health';
 

@@ -1,6 +1,6 @@
 // The snapshot manifest: one sealed JSON file per snapshot naming every map page of the disk, so any
 // snapshot restores on its own without replaying a chain (as in Proxmox Backup).
-import { z } from 'zod';
+import * as z from 'zod';
 import { StrataError } from '../api/errors.js';
 import { HexIdSchema, SnapshotSummarySchema, type SnapshotSummary } from '../api/snapshot.js';
 import { hmac, seal, unseal, type RepoKeys } from './crypto.js';

@@ -3,7 +3,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import os from 'node:os';
 import zstd from 'zstd-napi';
-import { z } from 'zod';
+import * as z from 'zod';
 import { StrataError } from '../api/errors.js';
 import type { RepoBackend, StagedFile } from './backend.js';
 import { deriveKeys, hmac, newKdfParams, newKeys, passwordKey, unseal, unwrapKeys, wrapKeys, type KdfParams, type RepoKeys } from './crypto.js';

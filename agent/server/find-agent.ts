@@ -8,7 +8,6 @@ import { StrataError, toStrataError, type ErrorCode } from '../../agent-core/api
 import { HEALTH_PATH } from '../../agent-core/api/socket-protocol.js';
 import { readAgentUrl, URL_FILE_NAME } from './agent-url.js';
 import { TOKEN_FILE_NAME } from './agent-token.js';
-import { connectSocketClient } from './socket-client.js';
 
 /** A live agent answers its health check at once; anything slower is as good as gone for a CLI. */
 const HEALTH_TIMEOUT_MS = 1500;
@@ -41,6 +40,9 @@ export async function findAgent(stateDir: string, options: { timeoutMs?: number 
       : { client: null, code: code === 'Internal' ? 'Internal' : 'NotFound', reason: `its token ${tokenFile} cannot be read (${toStrataError(err).message.replace(/\.$/, '')})` };
   }
   try {
+    // Loaded only now: the WebSocket client (ws, with Node's tls, https and zlib) costs every
+    // command ~80 ms of start-up, and most find no agent.
+    const { connectSocketClient } = await import('./socket-client.js');
     return { client: await connectSocketClient({ url, token }), url };
   } catch (err) {
     const e = toStrataError(err);
