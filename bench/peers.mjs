@@ -8,8 +8,8 @@ import { duBytes, fileBytes, quote, run, settleCache, timed } from './shell.mjs'
 
 const RESTIC_ENV = { RESTIC_PASSWORD: 'strata-bench' };
 
-export function partcloneFull(ctx, imagePath, usedBytes) {
-  const out = path.join(ctx.runDir, 'partclone.pcl.zst');
+/** `out`: where the image goes (the run's, which the restore reads, unless given). */
+export function partcloneFull(ctx, imagePath, usedBytes, out = path.join(ctx.runDir, 'partclone.pcl.zst')) {
   const log = path.join(ctx.runDir, 'partclone.log');
   // partclone prints progress to stderr even with -q; keep it in a log rather than the report.
   const script = `partclone.ext4 -c -q -s ${quote(imagePath)} -o - -L ${quote(log)} 2>>${quote(log)} | zstd -3 -q -f -o ${quote(out)}`;

@@ -20,17 +20,25 @@ export function createStrata(ctx, bin) {
     return r.status === 0 ? undefined : `\`strata init\` failed: ${describeFailure(r)}`;
   }
 
-  /** `expectedParent`: for the incremental, the full's snapshot, which the CLI should pick itself. */
-  function backup(imagePath, phase, expectedParent) {
-    const beforeBytes = duBytes(repo);
-    settleCache(ctx.coldCache, [imagePath, repo]);
-    const t = timed({ cmd: 'sh', args: [bin, 'backup', imagePath, '--repo', repo, '--json'], env, outputPath: repo, statsPath: ctx.statsPath });
+  /**
+   * `expectedParent`: for the incremental, the full's snapshot, which the CLI should pick itself.
+   * `into`: another repository than the run's (made here, empty), for the extra full pairs.
+   */
+  function backup(imagePath, phase, expectedParent, into = repo) {
+    if (into !== repo) {
+      rmSync(into, { recursive: true, force: true });
+      const r = strata(['init', '--repo', into]);
+      if (r.status !== 0) return { row: failedRow('strata', phase, `\`strata init\` failed: ${describeFailure(r)}`) };
+    }
+    const beforeBytes = duBytes(into);
+    settleCache(ctx.coldCache, [imagePath, into]);
+    const t = timed({ cmd: 'sh', args: [bin, 'backup', imagePath, '--repo', into, '--json'], env, outputPath: into, statsPath: ctx.statsPath });
     if (!t.ok) return { row: failedRow('strata', phase, t.failure) };
     const summary = lastJson(t.stdout, (o) => o.type === 'summary');
     if (!summary) return { row: failedRow('strata', phase, 'the backup printed no {type:"summary"} line') };
     const row = measuredRow('strata', phase, t, {
       readBytes: summary.bytesRead,
-      storedBytes: duBytes(repo) - beforeBytes,
+      storedBytes: duBytes(into) - beforeBytes,
       note: `mode ${summary.mode}, tracker ${summary.tracker}, summary bytesStored ${summary.bytesStored}`,
       summary,
     });

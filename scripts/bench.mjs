@@ -56,7 +56,7 @@ function createRun(options) {
     const outcome = row.skipped ? `skipped (${row.skipped})` : row.error ? `FAILED: ${row.error}` : `${(row.wallMs / 1000).toFixed(2)} s`;
     log(`  ${TOOLS[tool]} ${phase}: ${outcome}`);
   };
-  return { options, ctx, image, pristinePath, imagePath, strata, strataBin, strataBlocked, rows, measure, strataSnapshot: undefined, strataSnapshotIsChanged: false };
+  return { options, ctx, image, pristinePath, imagePath, strata, strataBin, strataBlocked, rows, measure, strataSnapshot: undefined, strataSnapshotIsChanged: false, fullPairs: undefined };
 }
 
 function fullBackups(r) {
@@ -72,6 +72,38 @@ function fullBackups(r) {
     resticInit(r.ctx);
     return resticBackup(r.ctx, r.imagePath, 'full');
   });
+}
+
+/**
+ * More pairs of the two fulls the first target compares, alternating which goes first, each
+ * into a place of its own: a shared machine's speed moves within seconds, so one pair is one
+ * sample of it. The target's ratio is the median of the pairs' ratios; the report lists each pair.
+ */
+function fullPairs(r) {
+  const firstWall = (tool) => r.rows.find((x) => x.tool === tool && x.phase === 'full')?.wallMs;
+  if (r.options.fullPairs <= 1 || firstWall('strata') === undefined || firstWall('partclone') === undefined) return;
+  r.fullPairs = [{ strataMs: firstWall('strata'), partcloneMs: firstWall('partclone') }];
+  log(`${r.options.fullPairs - 1} more full pairs, Strata and partclone | zstd alternating`);
+  const repo = path.join(r.ctx.runDir, 'strata-repo-pair');
+  const out = path.join(r.ctx.runDir, 'partclone-pair.pcl.zst');
+  for (let i = 1; i < r.options.fullPairs; i++) {
+    const pair = {};
+    const steps = [
+      () => (pair.strata = r.strata.backup(r.imagePath, 'full', undefined, repo).row),
+      () => (pair.partclone = partcloneFull(r.ctx, r.imagePath, r.image.usedBytes, out)),
+    ];
+    // The first pair ran Strata first; from here partclone goes first every other pair.
+    for (const step of i % 2 === 1 ? steps.reverse() : steps) step();
+    const failed = [pair.strata, pair.partclone].find((row) => row.wallMs === undefined);
+    if (failed) {
+      log(`  pair ${i + 1}: FAILED: ${failed.error}`);
+      break;
+    }
+    r.fullPairs.push({ strataMs: pair.strata.wallMs, partcloneMs: pair.partclone.wallMs });
+    log(`  pair ${i + 1}: Strata ${(pair.strata.wallMs / 1000).toFixed(2)} s, partclone | zstd ${(pair.partclone.wallMs / 1000).toFixed(2)} s`);
+  }
+  rmSync(repo, { recursive: true, force: true });
+  rmSync(out, { force: true });
 }
 
 function changeOnePercent(r) {
@@ -142,7 +174,8 @@ function writeReport(r, { argv, startedAt, startMs, loadAverage, change }) {
     imageAfterChange: ext4Usage(r.imagePath),
     change,
     rows: r.rows,
-    ratios: computeRatios(r.rows, change),
+    fullPairs: r.fullPairs,
+    ratios: computeRatios(r.rows, change, r.fullPairs),
   };
   log('');
   log(renderText(report));
@@ -165,6 +198,7 @@ function main() {
 
   const r = createRun(options);
   fullBackups(r);
+  fullPairs(r);
   const change = changeOnePercent(r);
   incrementalBackups(r);
   restores(r);
