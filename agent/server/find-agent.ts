@@ -40,8 +40,8 @@ export async function findAgent(stateDir: string, options: { timeoutMs?: number 
       : { client: null, code: code === 'Internal' ? 'Internal' : 'NotFound', reason: `its token ${tokenFile} cannot be read (${toStrataError(err).message.replace(/\.$/, '')})` };
   }
   try {
-    // Loaded only now: the WebSocket client (ws, with Node's tls, https and zlib) costs every
-    // command ~80 ms of start-up, and most find no agent.
+    // Loaded only now: the WebSocket client (ws, with Node's tls, https and zlib) slowed every
+    // command's start, and most commands find no agent.
     const { connectSocketClient } = await import('./socket-client.js');
     return { client: await connectSocketClient({ url, token }), url };
   } catch (err) {
