@@ -2,13 +2,13 @@
 import { parseArgs } from 'node:util';
 import { TOOLS } from './rows.mjs';
 
-const USAGE = `usage: npm run bench -- [--size-mib N] [--only TOOL[,TOOL]] [--full-pairs N] [--rebuild] [--strata PATH]
+const USAGE = `usage: npm run bench -- [--size-mib N] [--only TOOL[,TOOL]] [--pairs N] [--rebuild] [--strata PATH]
   --size-mib N    image size in MiB (default 1024; 128 makes a quick smoke run)
   --only TOOLS    measure only these of: ${Object.keys(TOOLS).join(', ')} (repeatable or comma-separated);
                   tracked is Strata's tracked incremental through an agent (a loop device, run last), not part of strata;
                   it times an API client's backup and a CLI's (tracked-cli is that second row, selected with tracked)
-  --full-pairs N  times Strata's full and partclone | zstd's N times each, alternating (default 3); the full
-                  wall-time ratio is the median of the pairs' ratios
+  --pairs N       times Strata's full and partclone | zstd's, and Strata's incremental and restic's, N times
+                  each, alternating (default 3); those two wall-time ratios are the medians of the pairs' ratios
   --rebuild       build the image again even if a cached one matches
   --strata PATH   the Strata launcher to measure (default bin/strata of this checkout)`;
 
@@ -18,7 +18,7 @@ export function parseOptions(argv) {
     options: {
       'size-mib': { type: 'string', default: '1024' },
       only: { type: 'string', multiple: true },
-      'full-pairs': { type: 'string', default: '3' },
+      pairs: { type: 'string', default: '3' },
       rebuild: { type: 'boolean', default: false },
       strata: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -33,9 +33,9 @@ export function parseOptions(argv) {
   if (!Number.isInteger(sizeMiB) || sizeMiB < 64) fail(`--size-mib must be an integer of at least 64, not ${values['size-mib']}`);
   const only = new Set((values.only ?? Object.keys(TOOLS)).flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean));
   for (const tool of only) if (!(tool in TOOLS)) fail(`--only: unknown tool "${tool}"`);
-  const fullPairs = Number(values['full-pairs']);
-  if (!Number.isInteger(fullPairs) || fullPairs < 1) fail(`--full-pairs must be a whole number of at least 1, not ${values['full-pairs']}`);
-  return { sizeMiB, only, fullPairs, rebuild: values.rebuild, strataBin: values.strata };
+  const pairs = Number(values.pairs);
+  if (!Number.isInteger(pairs) || pairs < 1) fail(`--pairs must be a whole number of at least 1, not ${values.pairs}`);
+  return { sizeMiB, only, pairs, rebuild: values.rebuild, strataBin: values.strata };
 }
 
 function fail(message) {

@@ -48,8 +48,17 @@ export function zstdRestore(ctx, sourceImagePath) {
   return measuredRow('zstd', 'restore', t, { readBytes: fileBytes(backup), verified });
 }
 
+/** Where restic keeps a repository and its cache: the run's, or (with a suffix) a copy of them. */
+export function resticPlace(ctx, suffix = '') {
+  return { repo: path.join(ctx.runDir, `restic-repo${suffix}`), cache: path.join(ctx.runDir, `restic-cache${suffix}`) };
+}
+
 function resticArgs(ctx, ...args) {
-  return [...args, '--repo', path.join(ctx.runDir, 'restic-repo'), '--cache-dir', path.join(ctx.runDir, 'restic-cache')];
+  return resticArgsAt(resticPlace(ctx), ...args);
+}
+
+function resticArgsAt(place, ...args) {
+  return [...args, '--repo', place.repo, '--cache-dir', place.cache];
 }
 
 export function resticInit(ctx) {
@@ -57,14 +66,17 @@ export function resticInit(ctx) {
   run('restic', resticArgs(ctx, 'init', '--repository-version', '2', '-q'), { env: RESTIC_ENV });
 }
 
-/** The second call is restic's incremental: same file name, content-defined chunks deduplicate. */
-export function resticBackup(ctx, imagePath, phase) {
-  const repo = path.join(ctx.runDir, 'restic-repo');
+/**
+ * The second call is restic's incremental: same file name, content-defined chunks deduplicate.
+ * `place`: another repository and cache than the run's (resticPlace), for the extra pairs.
+ */
+export function resticBackup(ctx, imagePath, phase, place = resticPlace(ctx)) {
+  const repo = place.repo;
   const beforeBytes = duBytes(repo);
   settleCache(ctx.coldCache, [imagePath, repo]);
   const t = timed({
     cmd: 'restic',
-    args: resticArgs(ctx, 'backup', '--stdin', '--stdin-filename', 'disk.img', '--json', '-q'),
+    args: resticArgsAt(place, 'backup', '--stdin', '--stdin-filename', 'disk.img', '--json', '-q'),
     env: RESTIC_ENV,
     stdinPath: imagePath,
     outputPath: repo,

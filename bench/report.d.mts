@@ -7,9 +7,9 @@ export interface BenchRow {
   readBytes?: number;
   [field: string]: unknown;
 }
-export interface FullPair {
-  strataMs: number;
-  partcloneMs: number;
+export interface Pair {
+  numMs: number;
+  denMs: number;
 }
 export interface Ratio {
   label: string;
@@ -17,6 +17,6 @@ export interface Ratio {
   target: number | undefined;
   met: boolean | undefined;
 }
-export function computeRatios(rows: BenchRow[], change?: Record<string, number>, fullPairs?: FullPair[]): Ratio[];
+export function computeRatios(rows: BenchRow[], change?: Record<string, number>, pairs?: { full?: Pair[]; incremental?: Pair[] }): Ratio[];
 export function renderText(report: unknown): string;
 export function renderMarkdown(report: unknown): string;

@@ -6,13 +6,13 @@ const MiB = 1024 * 1024;
 
 /** The targets from the performance issue; `target` is an upper bound on the ratio. */
 const RATIOS = [
-  { label: 'full: Strata / partclone|zstd, wall time', num: ['strata', 'full', 'wallMs'], den: ['partclone', 'full', 'wallMs'], target: 0.6, pairs: true },
+  { label: 'full: Strata / partclone|zstd, wall time', num: ['strata', 'full', 'wallMs'], den: ['partclone', 'full', 'wallMs'], target: 0.6, pairs: 'full' },
   { label: 'full: Strata / partclone|zstd, stored bytes', num: ['strata', 'full', 'storedBytes'], den: ['partclone', 'full', 'storedBytes'], target: 1.05 },
   { label: 'full: Strata / zstd raw, wall time', num: ['strata', 'full', 'wallMs'], den: ['zstd', 'full', 'wallMs'] },
   { label: 'full: Strata / zstd raw, stored bytes', num: ['strata', 'full', 'storedBytes'], den: ['zstd', 'full', 'storedBytes'] },
   { label: 'full: Strata / restic, wall time', num: ['strata', 'full', 'wallMs'], den: ['restic', 'full', 'wallMs'] },
   { label: 'full: Strata / restic, stored bytes', num: ['strata', 'full', 'storedBytes'], den: ['restic', 'full', 'storedBytes'] },
-  { label: 'incremental: Strata / restic, wall time', num: ['strata', 'incremental', 'wallMs'], den: ['restic', 'incremental', 'wallMs'], target: 0.5 },
+  { label: 'incremental: Strata / restic, wall time', num: ['strata', 'incremental', 'wallMs'], den: ['restic', 'incremental', 'wallMs'], target: 0.5, pairs: 'incremental' },
   { label: 'incremental: Strata growth / changed bytes', num: ['strata', 'incremental', 'storedBytes'], den: 'changedBytes', target: 1.3 },
   { label: 'incremental: restic growth / changed bytes', num: ['restic', 'incremental', 'storedBytes'], den: 'changedBytes' },
   { label: 'incremental: differing 4 KiB blocks / changed bytes', num: 'differingBlockBytes', den: 'changedBytes' },
@@ -29,24 +29,26 @@ const RATIOS = [
   { label: 'restore: Strata / restic, wall time', num: ['strata', 'restore', 'wallMs'], den: ['restic', 'restore', 'wallMs'] },
 ];
 
-/** The median of the ratios of alternated full pairs (bench's fullPairs), if there is more than one. */
-function pairsMedian(fullPairs) {
-  if (!fullPairs || fullPairs.length < 2) return undefined;
-  const ratios = fullPairs.map((p) => p.strataMs / p.partcloneMs).sort((a, b) => a - b);
+/** The median of the ratios of alternated pairs ({numMs, denMs}, scripts/bench.mjs), if there is more than one. */
+function pairsMedian(pairs) {
+  if (!pairs || pairs.length < 2) return undefined;
+  const ratios = pairs.map((p) => p.numMs / p.denMs).sort((a, b) => a - b);
   const mid = Math.floor(ratios.length / 2);
   return ratios.length % 2 === 1 ? ratios[mid] : (ratios[mid - 1] + ratios[mid]) / 2;
 }
 
-export function computeRatios(rows, change, fullPairs) {
+/** `pairs`: the alternated pairs of the ratios that have them, by kind ({ full: [...], incremental: [...] }). */
+export function computeRatios(rows, change, pairs = {}) {
   const value = (ref) => {
     if (typeof ref === 'string') return change?.[ref];
     const [tool, phase, field] = ref;
     return rows.find((r) => r.tool === tool && r.phase === phase)?.[field];
   };
-  const median = pairsMedian(fullPairs);
-  return RATIOS.map(({ label, num, den, target, requires, pairs }) => {
-    if (pairs && median !== undefined) {
-      return { label: `${label} (median of ${fullPairs.length} alternated pairs)`, ratio: median, target, met: median <= target };
+  return RATIOS.map(({ label, num, den, target, requires, pairs: kind }) => {
+    const median = kind ? pairsMedian(pairs[kind]) : undefined;
+    if (median !== undefined) {
+      const met = target === undefined ? undefined : median <= target;
+      return { label: `${label} (median of ${pairs[kind].length} alternated pairs)`, ratio: median, target, met };
     }
     const a = value(num);
     const b = value(den);
@@ -93,17 +95,22 @@ function headline(report) {
     ...(strataBlocked ? [`Strata not measured: ${strataBlocked}`] : []),
     `image: ${image.sizeMiB} MiB ext4, ${mib(image.usedBytes)} used (${(image.usedFraction * 100).toFixed(1)} %), ${image.inodesUsed} inodes, generator v${image.generatorVersion}`,
     `change between full and incremental: ${mib(change?.changedBytes)} written by files (${change?.changedBytes} bytes); ${mib(change?.differingBlockBytes)} of 4 KiB blocks differ in the image`,
-    ...pairsLine(report.fullPairs),
+    ...pairsLines(report.pairs),
     ...trackedLine(report.rows),
     `page cache: ${coldCache ? 'dropped before every timed step (cold)' : 'WARM: could not drop caches; every input was read once untimed first'}`,
     `host: ${host.cpus} × ${host.cpuModel}, load ${host.loadAverage.join(' ')} at start, Linux ${host.kernel}`,
   ];
 }
 
-function pairsLine(fullPairs) {
-  if (!fullPairs || fullPairs.length < 2) return [];
-  const each = fullPairs.map((p, i) => `${i + 1}: ${seconds(p.strataMs)} / ${seconds(p.partcloneMs)} s = ${(p.strataMs / p.partcloneMs).toFixed(2)}×`);
-  return [`full pairs, Strata / partclone | zstd (the table's rows are pair 1): ${each.join('; ')}`];
+const PAIRED = { full: 'full pairs, Strata / partclone | zstd', incremental: 'incremental pairs, Strata / restic' };
+
+function pairsLines(pairs = {}) {
+  return Object.entries(PAIRED)
+    .filter(([kind]) => (pairs[kind]?.length ?? 0) > 1)
+    .map(([kind, what]) => {
+      const each = pairs[kind].map((p, i) => `${i + 1}: ${seconds(p.numMs)} / ${seconds(p.denMs)} s = ${(p.numMs / p.denMs).toFixed(2)}×`);
+      return `${what} (the table's rows are pair 1): ${each.join('; ')}`;
+    });
 }
 
 /** The tracked phase changes its own copy of the image, once per row; each row's yardstick is its own count. */

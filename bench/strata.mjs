@@ -13,23 +13,18 @@ export function createStrata(ctx, bin) {
   const env = { STRATA_STATE_DIR: path.join(ctx.runDir, 'strata-state') };
   const strata = (args, options = {}) => run('sh', [bin, ...args], { env, allowFail: true, ...options });
 
-  /** Sets up an empty repository; returns why Strata cannot be measured, or undefined if it can. */
-  function init() {
+  /** Sets up an empty repository (the run's unless given); returns why Strata cannot be measured, or undefined if it can. */
+  function init(at = repo) {
     if (!existsSync(bin)) return `${bin} is missing`;
-    const r = strata(['init', '--repo', repo]);
+    const r = strata(['init', '--repo', at]);
     return r.status === 0 ? undefined : `\`strata init\` failed: ${describeFailure(r)}`;
   }
 
   /**
    * `expectedParent`: for the incremental, the full's snapshot, which the CLI should pick itself.
-   * `into`: another repository than the run's (made here, empty), for the extra full pairs.
+   * `into`: another repository than the run's (made ready by the caller), for the extra pairs.
    */
   function backup(imagePath, phase, expectedParent, into = repo) {
-    if (into !== repo) {
-      rmSync(into, { recursive: true, force: true });
-      const r = strata(['init', '--repo', into]);
-      if (r.status !== 0) return { row: failedRow('strata', phase, `\`strata init\` failed: ${describeFailure(r)}`) };
-    }
     const beforeBytes = duBytes(into);
     settleCache(ctx.coldCache, [imagePath, into]);
     const t = timed({ cmd: 'sh', args: [bin, 'backup', imagePath, '--repo', into, '--json'], env, outputPath: into, statsPath: ctx.statsPath });

@@ -1,7 +1,7 @@
 // `npm run bench`: backs up one realistic ext4 image with Strata and its peers in the same run,
 // changes 1 % of it, backs up again and restores, then prints the table docs/PERFORMANCE.md quotes.
 import { cpus, loadavg, release } from 'node:os';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { BENCH_TOOLS, ensureTools } from './tools.mjs';
 import { parseOptions } from '../bench/options.mjs';
@@ -11,7 +11,7 @@ import { differingBlockBytes } from '../bench/block-delta.mjs';
 import { ext4Usage } from '../bench/ext4.mjs';
 import { installMountCleanup } from '../bench/loop-mount.mjs';
 import { createStrata } from '../bench/strata.mjs';
-import { partcloneFull, partcloneRestore, resticBackup, resticInit, resticRestore, zstdFull, zstdRestore } from '../bench/peers.mjs';
+import { partcloneFull, partcloneRestore, resticBackup, resticInit, resticPlace, resticRestore, zstdFull, zstdRestore } from '../bench/peers.mjs';
 import { failedRow, skippedRow, TOOLS } from '../bench/rows.mjs';
 import { trackedIncremental } from '../bench/tracked.mjs';
 import { computeRatios, renderMarkdown, renderText } from '../bench/report.mjs';
@@ -56,7 +56,7 @@ function createRun(options) {
     const outcome = row.skipped ? `skipped (${row.skipped})` : row.error ? `FAILED: ${row.error}` : `${(row.wallMs / 1000).toFixed(2)} s`;
     log(`  ${TOOLS[tool]} ${phase}: ${outcome}`);
   };
-  return { options, ctx, image, pristinePath, imagePath, strata, strataBin, strataBlocked, rows, measure, strataSnapshot: undefined, strataSnapshotIsChanged: false, fullPairs: undefined };
+  return { options, ctx, image, pristinePath, imagePath, strata, strataBin, strataBlocked, rows, measure, strataSnapshot: undefined, strataFullSnapshot: undefined, strataSnapshotIsChanged: false, pairs: { full: [], incremental: [] }, atFull: undefined };
 }
 
 function fullBackups(r) {
@@ -64,6 +64,7 @@ function fullBackups(r) {
   r.measure('strata', 'full', () => {
     const { row, snapshot } = r.strata.backup(r.imagePath, 'full');
     r.strataSnapshot = snapshot;
+    r.strataFullSnapshot = snapshot;
     return row;
   });
   r.measure('partclone', 'full', () => partcloneFull(r.ctx, r.imagePath, r.image.usedBytes));
@@ -75,35 +76,89 @@ function fullBackups(r) {
 }
 
 /**
- * More pairs of the two fulls the first target compares, alternating which goes first, each
- * into a place of its own: a shared machine's speed moves within seconds, so one pair is one
- * sample of it. The target's ratio is the median of the pairs' ratios; the report lists each pair.
+ * Two targets compare timed steps of two tools (Strata's full with partclone | zstd's, Strata's
+ * incremental with restic's second run). A shared machine's speed moves within seconds, so one pair
+ * is one sample of it: each is timed again, `--pairs` times in all, alternating which tool goes
+ * first, each extra pair in a place of its own, and the target's ratio is the median of the pairs'
+ * ratios (bench/report.mjs). The rows of the table are the first pair.
  */
+function morePairs(r, kind, steps) {
+  for (let i = 1; i < r.options.pairs; i++) {
+    // The first pair ran Strata first; from here the other tool goes first every other pair.
+    const rows = i % 2 === 1 ? [steps[1](), steps[0]()].reverse() : [steps[0](), steps[1]()];
+    // A pair that failed, or measured something else (an incremental that was not one), ends the pairs.
+    const failed = rows.find((row) => row.wallMs === undefined || row.warning);
+    if (failed) {
+      log(`  ${kind} pair ${i + 1}: FAILED: ${failed.error ?? failed.skipped ?? failed.warning}`);
+      return;
+    }
+    r.pairs[kind].push({ numMs: rows[0].wallMs, denMs: rows[1].wallMs });
+    log(`  ${kind} pair ${i + 1}: ${TOOLS[rows[0].tool]} ${(rows[0].wallMs / 1000).toFixed(2)} s, ${TOOLS[rows[1].tool]} ${(rows[1].wallMs / 1000).toFixed(2)} s`);
+  }
+}
+
+/** The first pair's walls of two tools' rows in a phase, or undefined if either is not measured. */
+function firstPair(r, phase, num, den) {
+  const wall = (tool) => r.rows.find((x) => x.tool === tool && x.phase === phase)?.wallMs;
+  return wall(num) === undefined || wall(den) === undefined ? undefined : { numMs: wall(num), denMs: wall(den) };
+}
+
 function fullPairs(r) {
-  const firstWall = (tool) => r.rows.find((x) => x.tool === tool && x.phase === 'full')?.wallMs;
-  if (r.options.fullPairs <= 1 || firstWall('strata') === undefined || firstWall('partclone') === undefined) return;
-  r.fullPairs = [{ strataMs: firstWall('strata'), partcloneMs: firstWall('partclone') }];
-  log(`${r.options.fullPairs - 1} more full pairs, Strata and partclone | zstd alternating`);
+  const first = firstPair(r, 'full', 'strata', 'partclone');
+  if (r.options.pairs <= 1 || !first) return;
+  r.pairs.full = [first];
+  log(`${r.options.pairs - 1} more full pairs, Strata and partclone | zstd alternating`);
   const repo = path.join(r.ctx.runDir, 'strata-repo-pair');
   const out = path.join(r.ctx.runDir, 'partclone-pair.pcl.zst');
-  for (let i = 1; i < r.options.fullPairs; i++) {
-    const pair = {};
-    const steps = [
-      () => (pair.strata = r.strata.backup(r.imagePath, 'full', undefined, repo).row),
-      () => (pair.partclone = partcloneFull(r.ctx, r.imagePath, r.image.usedBytes, out)),
-    ];
-    // The first pair ran Strata first; from here partclone goes first every other pair.
-    for (const step of i % 2 === 1 ? steps.reverse() : steps) step();
-    const failed = [pair.strata, pair.partclone].find((row) => row.wallMs === undefined);
-    if (failed) {
-      log(`  pair ${i + 1}: FAILED: ${failed.error}`);
-      break;
-    }
-    r.fullPairs.push({ strataMs: pair.strata.wallMs, partcloneMs: pair.partclone.wallMs });
-    log(`  pair ${i + 1}: Strata ${(pair.strata.wallMs / 1000).toFixed(2)} s, partclone | zstd ${(pair.partclone.wallMs / 1000).toFixed(2)} s`);
-  }
+  morePairs(r, 'full', [
+    () => {
+      rmSync(repo, { recursive: true, force: true });
+      const blocked = r.strata.init(repo);
+      return blocked ? failedRow('strata', 'full', blocked) : r.strata.backup(r.imagePath, 'full', undefined, repo).row;
+    },
+    () => partcloneFull(r.ctx, r.imagePath, r.image.usedBytes, out),
+  ]);
   rmSync(repo, { recursive: true, force: true });
   rmSync(out, { force: true });
+}
+
+/** Copies of Strata's and restic's repositories (and restic's cache) as the fulls left them, for the incremental pairs. */
+function keepFullState(r) {
+  if (r.options.pairs <= 1 || !firstPair(r, 'full', 'strata', 'restic')) return;
+  r.atFull = { strata: path.join(r.ctx.runDir, 'strata-repo-at-full'), restic: resticPlace(r.ctx, '-at-full') };
+  const main = resticPlace(r.ctx);
+  for (const [from, to] of [
+    [r.strata.repo, r.atFull.strata],
+    [main.repo, r.atFull.restic.repo],
+    [main.cache, r.atFull.restic.cache],
+  ]) {
+    if (existsSync(from)) run('cp', ['-a', from, to]);
+  }
+}
+
+function incrementalPairs(r) {
+  const first = firstPair(r, 'incremental', 'strata', 'restic');
+  if (!r.atFull || !first) return;
+  r.pairs.incremental = [first];
+  log(`${r.options.pairs - 1} more incremental pairs, Strata and restic alternating, each from a copy of the repositories the fulls left`);
+  const repo = path.join(r.ctx.runDir, 'strata-repo-pair');
+  const place = resticPlace(r.ctx, '-pair');
+  const fresh = (from, to) => {
+    rmSync(to, { recursive: true, force: true });
+    if (existsSync(from)) run('cp', ['-a', from, to]);
+  };
+  morePairs(r, 'incremental', [
+    () => {
+      fresh(r.atFull.strata, repo);
+      return r.strata.backup(r.imagePath, 'incremental', r.strataFullSnapshot, repo).row;
+    },
+    () => {
+      fresh(r.atFull.restic.repo, place.repo);
+      fresh(r.atFull.restic.cache, place.cache);
+      return resticBackup(r.ctx, r.imagePath, 'incremental', place);
+    },
+  ]);
+  for (const p of [repo, place.repo, place.cache, r.atFull.strata, r.atFull.restic.repo, r.atFull.restic.cache]) rmSync(p, { recursive: true, force: true });
 }
 
 function changeOnePercent(r) {
@@ -174,8 +229,8 @@ function writeReport(r, { argv, startedAt, startMs, loadAverage, change }) {
     imageAfterChange: ext4Usage(r.imagePath),
     change,
     rows: r.rows,
-    fullPairs: r.fullPairs,
-    ratios: computeRatios(r.rows, change, r.fullPairs),
+    pairs: r.pairs,
+    ratios: computeRatios(r.rows, change, r.pairs),
   };
   log('');
   log(renderText(report));
@@ -199,8 +254,10 @@ function main() {
   const r = createRun(options);
   fullBackups(r);
   fullPairs(r);
+  keepFullState(r);
   const change = changeOnePercent(r);
   incrementalBackups(r);
+  incrementalPairs(r);
   restores(r);
   trackedPhase(r);
   writeReport(r, { argv, startedAt, startMs, loadAverage, change });
